@@ -1,0 +1,307 @@
+"""TFDS split -> tf.data batches of `(inputs, one_hot_labels)`, with mixup for training.
+
+Two kinds of inputs, one per kind of model (see `vidcls_keras.models`):
+
+- `inputs="frames"`: `{"frames": float32 (batch, max_frames, D), "padding_mask": bool
+  (batch, max_frames)}`, the stored frame embeddings padded with zero rows or trimmed to
+  `max_frames`; `padding_mask` is True where a frame is real.
+- `inputs="pixels"`: `{"pixels": float32 (batch, 224, 224, 3)}`, the stored frame (already
+  resized and center-cropped to 224 by the builder) CLIP-normalized.
+
+Labels are one-hot float32 `(batch, num_classes)`; after mixup they are soft.
+
+Seeding: one `seed` fixes the shuffles and the mixup weights, so building the pipeline twice
+with the same seed gives the same batches, epoch after epoch (each epoch reshuffles). TF mixes
+its global seed into seeded ops, so the batches also depend on `tf.random.set_seed` /
+`keras.utils.set_random_seed`, if the caller sets one.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from vidcls_keras.clip import CLIP_MEAN, CLIP_STD  # one place for CLIP's normalization
+
+INPUT_KINDS = ("frames", "pixels")
+DEFAULT_SHUFFLE_BUFFER = 2048  # more than youtube_videos' 1,553 training videos: a full shuffle
+
+
+def load_split(
+    dataset: str, split: str, data_dir: str | None = None
+) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
+    """Reads one split of a TFDS dataset that is already built, in file order.
+
+    The dataset's code need not be importable: when `dataset` is not a registered builder, TFDS
+    reads the builder's metadata from `<data_dir>/<name>/<config>/<version>/` (written by
+    `tfds build`), so a dataset built from `builders/<name>` loads by name without importing it.
+    The latest version found there is used.
+
+    Args:
+        dataset: `"name"` (its default config, as recorded on disk) or `"name/config"`
+            (optionally with a version, `"name/config:1.0.0"`).
+        split: a split name or TFDS split expression, e.g. `"train"` or `"train[:90%]"`.
+        data_dir: the folder given to `tfds build --data_dir`; None means TFDS' default
+            (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+
+    Returns:
+        `(examples, info)`: a `tf.data.Dataset` of feature dicts (files not shuffled, so the
+        order is fixed) and the dataset's `tfds.core.DatasetInfo`.
+
+    Raises:
+        ValueError: the dataset is not built in `data_dir` (TFDS' `DatasetNotFoundError`).
+    """
+    try:
+        builder = tfds.builder(dataset, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(
+            f"dataset {dataset!r} was not found in data_dir={data_dir!r}: build it first, e.g. "
+            f"`tfds build builders/<name> --data_dir <dir>`, and pass the same data_dir. "
+            f"TFDS said: {error}"
+        ) from error
+    return builder.as_dataset(split=split, shuffle_files=False), builder.info
+
+
+def make_batches(
+    ds: tf.data.Dataset,
+    *,
+    num_classes: int,
+    batch_size: int,
+    training: bool,
+    max_frames: int | None = None,
+    mixup_alpha: float | None = None,
+    seed: int = 0,
+    inputs: str = "frames",
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+    cache: bool = True,
+) -> tf.data.Dataset:
+    """Turns TFDS examples into batches of `(inputs, one_hot_labels)` for `keras.Model.fit`.
+
+    Training shuffles (reshuffling every epoch) and, with `mixup_alpha`, applies mixup: two
+    streams of `ds`, each shuffled with its own seed and batched, are zipped, and each pair of
+    batches is mixed with one weight per batch, `lam ~ Beta(alpha, alpha)` (see `mixup`).
+    Evaluation (`training=False`) keeps the file order, mixes nothing and keeps the last partial
+    batch. Training keeps it too, as the original's `DataLoader` did (under JAX this costs one
+    extra compilation for the smaller shape).
+
+    When a video has more than `max_frames` embeddings, `max_frames` evenly spaced rows are kept
+    (row `floor((2i + 1) * n / (2 * max_frames))` for i < max_frames, the middle of each of
+    `max_frames` equal stretches), so the kept frames still span the whole video; fewer rows are
+    padded with zero rows at the end, marked False in `padding_mask`.
+
+    Args:
+        ds: TFDS examples with the project's features (`embeddings` float32 (n, D), `label`
+            int64, `frame` uint8 (224, 224, 3) or its encoded bytes, ...), e.g. from `load_split`.
+        num_classes: number of classes (length of the one-hot labels).
+        batch_size: examples per batch.
+        training: shuffle (and mixup, if asked) when True; fixed order when False.
+        max_frames: frames per padded video; required for `inputs="frames"`.
+        mixup_alpha: Beta(alpha, alpha) parameter of the mixup weight (0.4 in the original);
+            None turns mixup off. Training only.
+        seed: seeds the two shuffles and the mixup weights.
+        inputs: `"frames"` (embedding sequences) or `"pixels"` (the stored frame).
+        shuffle_buffer: examples held by each shuffle (training only).
+        cache: keep the prepared examples (model inputs before batching) in memory after the
+            first epoch, so later epochs neither read nor decode files again. About
+            `num_examples * max_frames * D * 4` bytes (318 MB for 1,553 videos of 100 x 512
+            frames) or 150 kB per video for pixels; turn off for splits larger than memory.
+
+    Returns:
+        A `tf.data.Dataset` of `(inputs, labels)`: inputs as in this module's docstring,
+        labels float32 `(batch, num_classes)`, each row summing to 1.
+
+    Raises:
+        ValueError: on an unknown `inputs` kind, a size that is not positive, `mixup_alpha <= 0`
+            or `seed`, or mixup asked for with `training=False`.
+    """
+    if inputs not in INPUT_KINDS:
+        raise ValueError(f"inputs must be one of {INPUT_KINDS}, got {inputs!r}.")
+    for name, value in (("num_classes", num_classes), ("batch_size", batch_size)):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if inputs == "frames" and max_frames is None:
+        raise ValueError('max_frames is required with inputs="frames" (e.g. max_frames=100).')
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be a positive int, got {max_frames!r}.")
+    if mixup_alpha is not None:
+        if not mixup_alpha > 0:
+            raise ValueError(
+                f"mixup_alpha must be > 0 (0.4 in the original), got {mixup_alpha!r}; "
+                "pass None to turn mixup off."
+            )
+        if not training:
+            raise ValueError(
+                "mixup_alpha is for training only: pass mixup_alpha=None with training=False."
+            )
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    if training and shuffle_buffer < 1:
+        raise ValueError(f"shuffle_buffer must be a positive int, got {shuffle_buffer!r}.")
+
+    if inputs == "frames":
+
+        def prepare(example):
+            frames, padding_mask = pad_or_trim(example["embeddings"], max_frames)
+            return {"frames": frames, "padding_mask": padding_mask}, _one_hot(example, num_classes)
+
+        finish = None
+
+    else:
+
+        def prepare(example):
+            return {"pixels": _frame_uint8(example["frame"])}, _one_hot(example, num_classes)
+
+        def finish(batch_inputs, labels):
+            return {"pixels": normalize_pixels(batch_inputs["pixels"])}, labels
+
+    # Select and pad per example before shuffling: the shuffle buffer (and cache) then hold only
+    # fixed-size model inputs (pixels still uint8), and as this map is deterministic, doing it
+    # first does not change what the seed selects.
+    examples = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        # Before the shuffles: both mixup streams and every epoch read the one in-memory copy.
+        examples = examples.cache()
+
+    def stream(shuffle_seed: int | None) -> tf.data.Dataset:
+        if shuffle_seed is not None:
+            shuffled = examples.shuffle(
+                shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True
+            )
+        else:
+            shuffled = examples
+        batched = shuffled.batch(batch_size)
+        if finish is None:
+            return batched
+        # Normalize after batching: one vectorized op per batch instead of one per frame.
+        return batched.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+
+    first_seed, second_seed, weight_seed = (
+        int(s) for s in np.random.SeedSequence(seed).generate_state(3)
+    )
+    if not training:
+        batches = stream(None)
+    elif mixup_alpha is None:
+        batches = stream(first_seed)
+    else:
+        # Two independently shuffled passes over the same split, as the original's two
+        # DataLoaders; both have the same length, so the partial last batches pair up.
+        pairs = tf.data.Dataset.zip(
+            stream(first_seed), stream(second_seed), mixup_weights(mixup_alpha, weight_seed)
+        )
+        batches = pairs.map(mixup, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def pad_or_trim(embeddings: tf.Tensor, max_frames: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Pads with zero rows or trims (evenly spaced rows) one video's embeddings to `max_frames`.
+
+    Args:
+        embeddings: float `(n, D)`, one row per sampled frame; `n` may be 0.
+        max_frames: rows to return.
+
+    Returns:
+        `(frames, padding_mask)`: float32 `(max_frames, D)` and bool `(max_frames,)`, True for
+        the `min(n, max_frames)` real rows, which come first.
+    """
+    embeddings = tf.cast(embeddings, tf.float32)
+    count = tf.shape(embeddings, out_type=tf.int64)[0]
+    positions = tf.range(max_frames, dtype=tf.int64)
+
+    def trim():
+        return tf.gather(embeddings, (2 * positions + 1) * count // (2 * max_frames))
+
+    def pad():
+        return tf.pad(embeddings, [[0, max_frames - count], [0, 0]])
+
+    frames = tf.cond(count > max_frames, trim, pad)
+    frames = tf.ensure_shape(frames, [max_frames, embeddings.shape[-1]])
+    return frames, positions < count
+
+
+def normalize_pixels(pixels: tf.Tensor) -> tf.Tensor:
+    """CLIP normalization: uint8 RGB `(..., 3)` -> float32 `(pixel / 255 - mean) / std`.
+
+    The same numbers as `vidcls_keras.clip.preprocess` (OpenAI CLIP's per-channel mean and std),
+    here in TensorFlow so that it runs inside the tf.data pipeline.
+    """
+    scaled = tf.cast(pixels, tf.float32) / 255.0
+    return (scaled - tf.constant(CLIP_MEAN)) / tf.constant(CLIP_STD)
+
+
+def mixup_weights(alpha: float, seed: int) -> tf.data.Dataset:
+    """An endless, seeded stream of mixup weights `lam ~ Beta(alpha, alpha)`, float32 scalars.
+
+    Each weight is a `stateless_beta` draw keyed by a seeded `tf.data.Dataset.random` stream,
+    which changes every epoch (iteration) and repeats exactly for the same `seed` (and TF global
+    seed).
+    """
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return keys.map(
+        lambda key: stateless_beta(alpha, tf.stack([key, tf.constant(seed, tf.int64)])),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def stateless_beta(alpha: float, seed: tf.Tensor) -> tf.Tensor:
+    """One `Beta(alpha, alpha)` draw, float32 scalar in [0, 1], fixed by `seed` (int64 `(2,)`).
+
+    Beta from two Gammas: `x / (x + y)` for `x, y ~ Gamma(alpha)` (`tf.random.stateless_gamma`).
+    """
+    # float64: for small alpha both draws can underflow float32 to 0, and 0 / 0 is NaN.
+    draws = tf.random.stateless_gamma([2], seed=seed, alpha=alpha, dtype=tf.float64)
+    total = draws[0] + draws[1]
+    weight = tf.where(total > 0, draws[0] / total, tf.constant(0.5, tf.float64))
+    return tf.cast(weight, tf.float32)
+
+
+def mixup(first: tuple, second: tuple, weight: tf.Tensor) -> tuple[dict, tf.Tensor]:
+    """Mixes two batches `(inputs, labels)` with one weight: `weight * first + (1 - weight) * second`.
+
+    Every float input (`frames` or `pixels`) and the one-hot labels are mixed; `padding_mask`
+    is the union of the two masks (True where either video has a real frame), as in the
+    original. Consequence: where only one video is real, the mixed row is that video's row
+    scaled by its weight (`lam * a + (1 - lam) * 0`), and it counts as a full frame, so the
+    masked mean of a mixed pair is `lam * mean(a) + (1 - lam) * (n_b / n_a) * mean(b)` when
+    `n_a >= n_b`: the shorter video weighs less than `1 - lam`. The intersection would avoid
+    that but drop real frames of the longer video, whose label share stays; the union loses
+    nothing, and the effect vanishes when videos have the same number of frames (the usual
+    case: every video gets `num_frames` embeddings unless it is shorter than that).
+
+    Args:
+        first: `(inputs, labels)`, a batch; `labels` float32 `(batch, num_classes)`.
+        second: a batch of the same shapes.
+        weight: float32 scalar in [0, 1], the share of `first`.
+
+    Returns:
+        The mixed batch `(inputs, labels)`.
+    """
+    (first_inputs, first_labels), (second_inputs, second_labels) = first, second
+
+    def mix(a, b):
+        return weight * a + (1.0 - weight) * b
+
+    mixed = {}
+    for key, value in first_inputs.items():
+        if key == "padding_mask":
+            mixed[key] = tf.logical_or(value, second_inputs[key])
+        else:
+            mixed[key] = mix(value, second_inputs[key])
+    return mixed, mix(first_labels, second_labels)
+
+
+def _one_hot(example: dict, num_classes: int) -> tf.Tensor:
+    """The example's `label` as float32 one-hot `(num_classes,)`; fails on a label out of range."""
+    label = tf.cast(example["label"], tf.int64)
+    # tf.one_hot would silently give all zeros for a label >= num_classes.
+    tf.debugging.assert_less(
+        label,
+        tf.constant(num_classes, tf.int64),
+        message=f"label out of range: num_classes={num_classes} is less than the dataset's",
+    )
+    return tf.one_hot(label, num_classes, dtype=tf.float32)
+
+
+def _frame_uint8(frame: tf.Tensor) -> tf.Tensor:
+    """The stored frame as uint8 `(H, W, 3)`, decoding it when TFDS left it as encoded bytes."""
+    if frame.dtype == tf.string:  # read with decoders={"frame": tfds.decode.SkipDecoding()}
+        frame = tf.io.decode_image(frame, channels=3, expand_animations=False)
+    return tf.ensure_shape(frame, [None, None, 3])
