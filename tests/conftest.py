@@ -8,7 +8,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = pathlib.Path(os.environ.get("VIDCLS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = pathlib.Path(
+    os.environ.get("VIDCLS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
+)
 SHARED_VIDEOS = SHARED_DATA / "videos"
 YOUTUBE_CSV = SHARED_DATA / "youtube_videos" / "youtube.csv"
 
@@ -37,5 +39,7 @@ def shared_videos() -> pathlib.Path:
 def youtube_csv() -> pathlib.Path:
     """The real Youtube Videos Dataset CSV; skips the test when ../shared/data is absent."""
     if not YOUTUBE_CSV.is_file():
-        pytest.skip(f"real dataset CSV not present: {YOUTUBE_CSV} does not exist (CI always has it)")
+        pytest.skip(
+            f"real dataset CSV not present: {YOUTUBE_CSV} does not exist (CI always has it)"
+        )
     return YOUTUBE_CSV

@@ -231,7 +231,7 @@ def test_plain_keras_cv_encoder_does_not_reload_which_is_why_the_copy_exists(
 @pytest.mark.parametrize(
     ("name", "kwargs", "match"),
     [
-        ("lstm", {}, "unknown model"),
+        ("nope", {}, "unknown model"),
         ("mean", dict(num_classes=0, max_frames=4), "num_classes must be a positive int"),
         ("mean", dict(num_classes=3, max_frames=4, dropout=1.0), "dropout must be in"),
         (

@@ -5,6 +5,9 @@ Each builder returns a functional `keras.Model` that outputs logits:
 - `mean`: masked mean of the frame embeddings + `Dense` (the original's linear model).
 - `transformer`: position embedding + Transformer encoder + masked mean + `Dense`.
 - `frame`: frozen CLIP image encoder on one frame per video + `Dense`.
+- `lstm`: masked (bidirectional) LSTM over the frames, final state + `Dense`.
+- `max`: masked max of the frame embeddings + `Dense`.
+- `vote`: the mean model in training; a majority vote of its per-frame predictions at inference.
 
 Importing this package registers the custom layers, which `keras.saving.load_model` needs:
 `import vidcls_keras.models` before loading a `.keras` file.
@@ -14,15 +17,22 @@ from collections.abc import Callable
 
 import keras
 
+from vidcls_keras.models.end_to_end import EndToEndClassifier, FrameEncoder
 from vidcls_keras.models.frame import SavableCLIPImageEncoder, frame_classifier
-from vidcls_keras.models.layers import MaskedMean
+from vidcls_keras.models.layers import MaskedMax, MaskedMean
+from vidcls_keras.models.lstm import lstm_classifier
 from vidcls_keras.models.mean import mean_classifier
+from vidcls_keras.models.pooling import max_classifier
 from vidcls_keras.models.transformer import transformer_classifier
+from vidcls_keras.models.vote import MajorityVote, vote_classifier
 
 MODELS: dict[str, Callable[..., keras.Model]] = {
     "mean": mean_classifier,
     "transformer": transformer_classifier,
     "frame": frame_classifier,
+    "lstm": lstm_classifier,
+    "max": max_classifier,
+    "vote": vote_classifier,
 }
 
 
@@ -35,10 +45,17 @@ def build_model(name: str, **kwargs) -> keras.Model:
 
 __all__ = [
     "MODELS",
+    "EndToEndClassifier",
+    "FrameEncoder",
+    "MajorityVote",
+    "MaskedMax",
     "MaskedMean",
     "SavableCLIPImageEncoder",
     "build_model",
     "frame_classifier",
+    "lstm_classifier",
+    "max_classifier",
     "mean_classifier",
     "transformer_classifier",
+    "vote_classifier",
 ]

@@ -37,6 +37,37 @@ class MaskedMean(keras.layers.Layer):
         return total / ops.maximum(count, ops.ones_like(count))
 
 
+@keras.saving.register_keras_serializable(package="vidcls_keras")
+class MaskedMax(keras.layers.Layer):
+    """Maximum over the frame axis of the frames that are real, feature by feature.
+
+    A masked `keras.layers.GlobalMaxPooling1D`: padded frames (where `padding_mask` is False) are
+    replaced by -inf before the maximum, so they never win, whatever values they hold. A row that
+    is all padding pools to zeros instead of -inf (and passes no gradient).
+
+    Call arguments:
+        inputs: float tensor `(batch, frames, features)`.
+        padding_mask: bool tensor `(batch, frames)`, True where a frame is real.
+
+    Returns:
+        Float tensor `(batch, features)`.
+
+    Example:
+
+    >>> frames = np.array([[[1.0], [3.0], [100.0]]])
+    >>> MaskedMax()(frames, np.array([[True, True, False]]))  # [[3.0]]
+
+    The layer has no constructor arguments of its own, so `Layer.get_config()` is its config.
+    """
+
+    def call(self, inputs, padding_mask):
+        real = ops.expand_dims(ops.cast(padding_mask, "bool"), axis=-1)
+        lowest = ops.full_like(inputs, -float("inf"))
+        largest = ops.max(ops.where(real, inputs, lowest), axis=1)
+        any_real = ops.any(real, axis=1)
+        return ops.where(any_real, largest, ops.zeros_like(largest))
+
+
 def check_sizes(**sizes: int) -> None:
     """Raises `ValueError` naming the first argument that is not a positive int."""
     for name, value in sizes.items():
