@@ -231,14 +231,19 @@ def _randomize(encoder: keras.Model, seed: int) -> None:
     """Draws every weight from `numpy.random.default_rng(seed)`, in the encoder's weight order.
 
     Independent of Keras' global RNG and of the backend, so `tiny(seed)` is the same model
-    everywhere. LayerNorm scales ~ 1 + N(0, 0.1), shifts and biases ~ N(0, 0.02), everything
-    else ~ N(0, 0.02) (non-trivial biases and norms keep a mapping mistake visible in tests).
+    everywhere. Kernels ~ N(0, 1 / fan_in) (LeCun scaling: with CLIP's 0.02 at these tiny widths
+    every image embeds to nearly the same vector, and a demo on random features cannot separate
+    anything); LayerNorm scales ~ 1 + N(0, 0.1); shifts, biases and embeddings ~ N(0, 0.02)
+    (non-trivial biases and norms keep a mapping mistake visible in tests).
     """
     rng = np.random.default_rng(seed)
     for variable in encoder.weights:
         shape = tuple(variable.shape)
         if variable.name == "gamma":
             value = 1.0 + 0.1 * rng.standard_normal(shape)
+        elif variable.name == "kernel":
+            fan_in = int(np.prod(shape[:-1]))
+            value = rng.standard_normal(shape) / np.sqrt(fan_in)
         else:
             value = 0.02 * rng.standard_normal(shape)
         variable.assign(value.astype(np.float32))
