@@ -9,7 +9,9 @@ others are still written). The encoder comes from `--preset NAME_OR_DIR` (defaul
 clip-vit-base-patch32, downloaded by KerasCV), `--hf DIR` (a Hugging Face CLIP checkpoint) or
 `--tiny SEED` (a small random encoder for trying the pipeline).
 
-`embed_videos` is the pipeline the CLI and the dataset builders use. A thread pool decodes
+`embed_videos` is the pipeline of this CLI and of bench/embed_throughput.py. (The TFDS builders
+embed each video in batches of its own instead, so a video's embeddings are bit-identical whatever
+else a build embeds: resumed, plain or Beam; see `tfds_videos.EmbeddingJob`.) A thread pool decodes
 (`video.sample_frames`) and preprocesses (`clip.center_crop_uint8`, `clip.normalize`) the next
 videos while the encoder runs; OpenCV, PIL and XLA release the GIL, so the stages overlap. Frames
 of consecutive videos are packed into full encoder batches, so only the very last batch is padded
