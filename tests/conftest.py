@@ -1,7 +1,11 @@
 """Shared fixtures. Real clips live in ../shared/data (never copied into the repository)."""
 
+import contextlib
+import http.server
 import os
 import pathlib
+import threading
+from collections.abc import Iterator
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -43,3 +47,32 @@ def youtube_csv() -> pathlib.Path:
             f"real dataset CSV not present: {YOUTUBE_CSV} does not exist (CI always has it)"
         )
     return YOUTUBE_CSV
+
+
+PROXY_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+)
+
+
+@contextlib.contextmanager
+def local_http_server(handler, monkeypatch) -> Iterator[str]:
+    """Serves `handler` on 127.0.0.1 (free port) in a thread; yields the base URL, stops after.
+
+    Proxy variables are removed for the test so that clients (yt-dlp) talk to the loopback server.
+    """
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -12,9 +12,9 @@ import hashlib
 import http.server
 import mimetypes
 import pathlib
-import threading
 
 import pytest
+from conftest import local_http_server
 
 from vidcls_keras import download
 from vidcls_keras.download import (
@@ -89,26 +89,10 @@ class _ClipHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def clip_server(shared_videos, monkeypatch):
     """(base URL, request log) of a local server for the shared clips; stopped after the test."""
-    for name in (
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
     requests: list[str] = []
     handler = type("Handler", (_ClipHandler,), {"clips_dir": shared_videos, "requests": requests})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with local_http_server(handler, monkeypatch) as url:
+        yield url, requests
 
 
 def _write_csv(path: pathlib.Path, rows: list[tuple[str, str, str, str]]) -> pathlib.Path:

@@ -16,11 +16,11 @@ import pathlib  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import textwrap  # noqa: E402
-import threading  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import local_http_server  # noqa: E402
 
 from vidcls_keras import clip, video  # noqa: E402
 from vidcls_keras.models import build_model  # noqa: E402
@@ -108,31 +108,14 @@ def end_to_end(end_to_end_path):
 @pytest.fixture
 def clip_server(shared_videos, monkeypatch):
     """Base URL of a local HTTP server for the shared clips (404 for anything else)."""
-    for name in (
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
             pass
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(shared_videos))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    handler = functools.partial(Handler, directory=str(shared_videos))
+    with local_http_server(handler, monkeypatch) as url:
+        yield url
 
 
 def test_predict_each_shared_clip(classifier, embedder, shared_videos):
