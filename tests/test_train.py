@@ -15,6 +15,7 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -209,6 +210,19 @@ def test_same_seed_gives_identical_metrics(transformer_run, tiny_data_dir, tmp_p
     assert (transformer_run / "history.csv").read_text() == (tmp_path / "history.csv").read_text()
 
 
+def test_rng_choice_is_recorded_used_and_scoped_to_the_run(
+    transformer_run, tiny_data_dir, tmp_path
+):
+    """--rng picks the JAX PRNG behind init and dropout for the run only."""
+    assert json.loads((transformer_run / "config.json").read_text())["rng"] == "threefry2x32"
+    process_default = jax.config.jax_default_prng_impl
+    train.train(tiny_config(tiny_data_dir, tmp_path, **RUN_SETTINGS, rng="philox4x32"))
+    assert json.loads((tmp_path / "config.json").read_text())["rng"] == "philox4x32"
+    # Same seed, other generator: another random stream, so another training curve.
+    assert (transformer_run / "history.csv").read_text() != (tmp_path / "history.csv").read_text()
+    assert jax.config.jax_default_prng_impl == process_default  # restored after the run
+
+
 @pytest.mark.slow
 def test_data_parallel_on_two_devices_matches_one_device(transformer_run, tiny_data_dir, tmp_path):
     """Two forced host devices in a subprocess (XLA reads the flag once, at JAX start-up).
@@ -362,6 +376,8 @@ def test_main_rejects_an_unknown_model(capsys):
         ({"epochs": 0}, "--epochs must be a positive int"),
         ({"mixup": True, "alpha": 0.0}, "--alpha must be > 0"),
         ({"data_parallel": "maybe"}, "--data-parallel must be one of"),
+        ({"rng": "rbg"}, "--rng must be one of"),
+        ({"rng": "philox4x32", "data_parallel": "on"}, "cannot run data-parallel"),
     ],
 )
 def test_invalid_settings_raise_train_error(tmp_path, overrides, message):

@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from typing import Any
 
 # `python -m vidcls_keras.train` imports the package first, which sets KERAS_BACKEND=jax.
+import jax
 import keras
 import numpy as np
 import tensorflow as tf
@@ -74,6 +75,13 @@ OUTPUT_FILENAMES = (MODEL_FILENAME, CONFIG_FILENAME, METRICS_FILENAME, HISTORY_F
 # Model selection: lowest validation loss (see the module docstring for why not f1).
 SELECTION_MONITOR = "val_loss"
 DATA_PARALLEL_CHOICES = ("auto", "on", "off")
+# JAX PRNG implementations whose keys have the shape of Keras's seed state (two uint32); the
+# first, JAX's own default, is ours. Philox (counter-based, as tf.random's stateless ops and
+# cuRAND) draws the transformer's 7 million dropout bits per step about ten times faster on
+# CPU, which made its step ~7% faster on 2 cores (bench/transformer_step_floor.py); but JAX
+# 0.10 cannot compile it over sharded arrays (its `mulhi` fails to lower), so not with
+# DataParallel.
+RNG_CHOICES = ("threefry2x32", "philox4x32")
 
 
 class TrainError(ValueError):
@@ -100,6 +108,10 @@ class TrainConfig:
         original_protocol: train on train+validation for exactly `epochs`, keep the last
             weights (no model selection), as the original did.
         data_parallel: "auto" (DataParallel when there is more than one device), "on", "off".
+        rng: the JAX PRNG implementation behind Keras's random draws (weight initialisation,
+            dropout) during the run, one of `RNG_CHOICES`; set with `jax.default_prng_impl`
+            for the run only. Another choice gives another random stream, as deterministic.
+            "philox4x32" is faster on CPU and works on one device only (not DataParallel).
         overwrite: replace the outputs of an earlier run in `output_dir`.
         verbose: Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.
     """
@@ -117,6 +129,7 @@ class TrainConfig:
     max_frames: int | None = None
     original_protocol: bool = False
     data_parallel: str = "auto"
+    rng: str = RNG_CHOICES[0]
     overwrite: bool = False
     verbose: int = 1
 
@@ -148,6 +161,8 @@ class TrainConfig:
             raise TrainError(
                 f"--data-parallel must be one of {DATA_PARALLEL_CHOICES}, got {self.data_parallel!r}."
             )
+        if self.rng not in RNG_CHOICES:
+            raise TrainError(f"--rng must be one of {RNG_CHOICES}, got {self.rng!r}.")
         if self.verbose not in (0, 1, 2):
             raise TrainError(f"--verbose must be 0, 1 or 2, got {self.verbose!r}.")
 
@@ -282,6 +297,11 @@ def _distribution(config: TrainConfig) -> keras.distribution.Distribution | None
     use = config.data_parallel == "on" or (config.data_parallel == "auto" and len(devices) > 1)
     if not use:
         return None
+    if config.rng != RNG_CHOICES[0]:
+        raise TrainError(
+            f"--rng {config.rng} cannot run data-parallel: JAX cannot compile it over sharded "
+            f"arrays. Use --rng {RNG_CHOICES[0]}, or --data-parallel off."
+        )
     if config.batch_size % len(devices):
         raise TrainError(
             f"--batch-size {config.batch_size} does not split over {len(devices)} devices: "
@@ -351,8 +371,17 @@ def train(config: TrainConfig) -> dict[str, Any]:
         raise TrainError(
             "keras.callbacks.TensorBoard needs the tensorboard package: pip install tensorboard."
         )
+    distribution = _distribution(config)  # raises before anything is written
     output_dir = _prepare_output_dir(config)
+    with jax.default_prng_impl(config.rng):
+        return _train(config, output_dir, distribution)
 
+
+def _train(
+    config: TrainConfig,
+    output_dir: pathlib.Path,
+    distribution: keras.distribution.Distribution | None,
+) -> dict[str, Any]:
     # Fresh Keras state, then one seed for Python, NumPy, TF (tf.data) and Keras (init, dropout).
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
@@ -365,7 +394,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
     facts = _dataset_facts(info)
     max_frames = config.max_frames or facts.frames_per_video or _longest_video(train_examples)
     model_arguments, input_kind = _model_arguments(config.model, facts, max_frames)
-    distribution = _distribution(config)
 
     def batches(examples: tf.data.Dataset, training: bool) -> tf.data.Dataset:
         return data.make_batches(
@@ -480,7 +508,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "versions": {
                 "vidcls_keras": vidcls_keras.__version__,
                 "keras": keras.__version__,
-                "jax": _jax_version(),
+                "jax": jax.__version__,
                 "tensorflow": tf.__version__,
             },
         },
@@ -503,12 +531,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
             + f" on {test_report['num_examples']} videos. Outputs: {output_dir}"
         )
     return metrics
-
-
-def _jax_version() -> str:
-    import jax
-
-    return jax.__version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -553,6 +575,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DATA_PARALLEL_CHOICES,
         default=defaults.data_parallel,
         help="keras.distribution.DataParallel; auto = when JAX sees more than one device",
+    )
+    parser.add_argument(
+        "--rng",
+        choices=RNG_CHOICES,
+        default=defaults.rng,
+        help="JAX PRNG behind weight init and dropout (default: %(default)s; philox4x32 is "
+        "faster on CPU, one device only)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=defaults.verbose)
