@@ -78,7 +78,7 @@ DATA_PARALLEL_CHOICES = ("auto", "on", "off")
 # JAX PRNG implementations whose keys have the shape of Keras's seed state (two uint32); the
 # first, JAX's own default, is ours. Philox (counter-based, as tf.random's stateless ops and
 # cuRAND) draws the transformer's 7 million dropout bits per step about ten times faster on
-# CPU, which made its step ~7% faster on 2 cores (bench/transformer_step_floor.py); but JAX
+# CPU, which made its step about 5% faster on 2 cores (bench/transformer_step_floor.py); but JAX
 # 0.10 cannot compile it over sharded arrays (its `mulhi` fails to lower), so not with
 # DataParallel.
 RNG_CHOICES = ("threefry2x32", "philox4x32")
