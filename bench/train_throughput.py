@@ -51,7 +51,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from vidcls_keras import clip, data, train  # noqa: E402
+from vidcls_keras import clip, data, tfds_videos, train  # noqa: E402
 from vidcls_keras.models import build_model  # noqa: E402
 
 NUM_VIDEOS = 1553  # the original's training videos
@@ -78,16 +78,7 @@ class BenchVideos(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict(
-                {
-                    "video_id": tfds.features.Text(),
-                    "title": tfds.features.Text(),
-                    "label": tfds.features.ClassLabel(names=LABELS),
-                    "embeddings": tfds.features.Tensor(shape=(None, EMBED_DIM), dtype=np.float32),
-                    "num_frames": tfds.features.Scalar(dtype=np.int32),
-                    "frame": tfds.features.Image(shape=(224, 224, 3)),
-                }
-            ),
+            features=tfds_videos.video_features(LABELS, EMBED_DIM),
             metadata=tfds.core.MetadataDict(
                 embedder="tiny:0", embed_dim=EMBED_DIM, num_frames=NUM_FRAMES
             ),

@@ -11,7 +11,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 from etils import epath  # noqa: E402
 
-from vidcls_keras import clip, data  # noqa: E402
+from vidcls_keras import clip, data, tfds_videos  # noqa: E402
 
 EMBED_DIM = 8
 NUM_CLASSES = 3
@@ -318,18 +318,7 @@ with tfds.core.registered.skip_registration():
 
         def _info(self):
             return self.dataset_info_from_configs(
-                features=tfds.features.FeaturesDict(
-                    {
-                        "video_id": tfds.features.Text(),
-                        "title": tfds.features.Text(),
-                        "label": tfds.features.ClassLabel(names=["food", "art_music", "travel"]),
-                        "embeddings": tfds.features.Tensor(
-                            shape=(None, EMBED_DIM), dtype=np.float32
-                        ),
-                        "num_frames": tfds.features.Scalar(dtype=np.int32),
-                        "frame": tfds.features.Image(shape=(224, 224, 3)),
-                    }
-                ),
+                features=tfds_videos.video_features(["food", "art_music", "travel"], EMBED_DIM),
             )
 
         def _split_generators(self, dl_manager):

@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from vidcls_keras import data, evaluate, train  # noqa: E402
+from vidcls_keras import data, evaluate, tfds_videos, train  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_DATASET = "tiny_videos/frames4"
@@ -42,18 +42,7 @@ class TinyVideos(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict(
-                {
-                    "video_id": tfds.features.Text(),
-                    "title": tfds.features.Text(),
-                    "label": tfds.features.ClassLabel(names=TINY_LABELS),
-                    "embeddings": tfds.features.Tensor(
-                        shape=(None, TINY_EMBED_DIM), dtype=np.float32
-                    ),
-                    "num_frames": tfds.features.Scalar(dtype=np.int32),
-                    "frame": tfds.features.Image(shape=(224, 224, 3)),
-                }
-            ),
+            features=tfds_videos.video_features(TINY_LABELS, TINY_EMBED_DIM),
             # The keys the project's builders write (vidcls_keras.tfds_videos).
             metadata=tfds.core.MetadataDict(
                 embedder="tiny:0", embed_dim=TINY_EMBED_DIM, num_frames=TINY_FRAMES

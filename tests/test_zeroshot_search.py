@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from vidcls_keras import search, zeroshot  # noqa: E402
+from vidcls_keras import search, tfds_videos, zeroshot  # noqa: E402
 from vidcls_keras.clip_text import TINY_EMBED_DIM, TextEmbedder  # noqa: E402
 
 CLASS_NAMES = ("food", "art_music", "travel")
@@ -39,18 +39,7 @@ class VidclsZeroshotTestVideos(tfds.core.GeneratorBasedBuilder, skip_registratio
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict(
-                {
-                    "video_id": tfds.features.Text(),
-                    "title": tfds.features.Text(),
-                    "label": tfds.features.ClassLabel(names=list(CLASS_NAMES)),
-                    "embeddings": tfds.features.Tensor(
-                        shape=(None, TINY_EMBED_DIM), dtype=np.float32
-                    ),
-                    "num_frames": tfds.features.Scalar(dtype=np.int32),
-                    "frame": tfds.features.Image(shape=(224, 224, 3)),
-                }
-            ),
+            features=tfds_videos.video_features(CLASS_NAMES, TINY_EMBED_DIM),
             metadata=tfds.core.MetadataDict(embedder=SPEC, embed_dim=TINY_EMBED_DIM),
             disable_shuffling=True,
         )

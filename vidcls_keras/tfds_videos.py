@@ -302,6 +302,43 @@ class VideoList:
     source: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def video_features(class_names: Sequence[str] | None, embed_dim: int) -> tfds.features.FeaturesDict:
+    """The features of every video dataset of the project (both builders, test and bench data).
+
+    Args:
+        class_names: the label names; None sets them at build time.
+        embed_dim: width of one frame embedding.
+
+    Returns:
+        `video_id`, `title`, `label`, `embeddings` (num_frames, embed_dim) float32, `num_frames`,
+        and the dataset's fixed `frame` (FRAME_SIZE, FRAME_SIZE, 3) uint8.
+    """
+    label = (
+        tfds.features.ClassLabel(names=list(class_names))
+        if class_names is not None
+        else tfds.features.ClassLabel()
+    )
+    return tfds.features.FeaturesDict(
+        {
+            "video_id": tfds.features.Text(doc="YouTube id, or <class>/<file name>."),
+            "title": tfds.features.Text(doc='Video title ("" when unknown).'),
+            "label": label,
+            "embeddings": tfds.features.Tensor(
+                shape=(None, embed_dim),
+                dtype=np.float32,
+                doc="CLIP image embedding of each sampled frame, in time order.",
+            ),
+            "num_frames": tfds.features.Scalar(
+                dtype=np.int32, doc="Rows of `embeddings` (fewer for short videos)."
+            ),
+            "frame": tfds.features.Image(
+                shape=(FRAME_SIZE, FRAME_SIZE, 3),
+                doc=f"Sampled frame number {FRAME_INDEX_RULE}, resized + center-cropped.",
+            ),
+        }
+    )
+
+
 def _problem(video_id: str, label: str, status: str, reason: str, path: str = "") -> dict:
     return {
         "video_id": video_id,
@@ -1019,32 +1056,8 @@ class VideoEmbeddingsMixin:
         return self._choice
 
     def video_features(self, class_names: Sequence[str] | None) -> tfds.features.FeaturesDict:
-        """The features of both builders; `class_names=None` sets the names at build time."""
-        embed_dim = self._embedder_choice()[1]
-        label = (
-            tfds.features.ClassLabel(names=list(class_names))
-            if class_names is not None
-            else tfds.features.ClassLabel()
-        )
-        return tfds.features.FeaturesDict(
-            {
-                "video_id": tfds.features.Text(doc="YouTube id, or <class>/<file name>."),
-                "title": tfds.features.Text(doc='Video title ("" when unknown).'),
-                "label": label,
-                "embeddings": tfds.features.Tensor(
-                    shape=(None, embed_dim),
-                    dtype=np.float32,
-                    doc="CLIP image embedding of each sampled frame, in time order.",
-                ),
-                "num_frames": tfds.features.Scalar(
-                    dtype=np.int32, doc="Rows of `embeddings` (fewer for short videos)."
-                ),
-                "frame": tfds.features.Image(
-                    shape=(FRAME_SIZE, FRAME_SIZE, 3),
-                    doc=f"Sampled frame number {FRAME_INDEX_RULE}, resized + center-cropped.",
-                ),
-            }
-        )
+        """The features of both builders, at the chosen embedder's width (see `video_features`)."""
+        return video_features(class_names, self._embedder_choice()[1])
 
     def video_metadata(self) -> tfds.core.MetadataDict:
         """`metadata.json`: the embedder, frame count and split rule (the report adds counts)."""
