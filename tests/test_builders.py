@@ -20,7 +20,7 @@ import tensorflow_datasets as tfds
 from conftest import REPO_ROOT, SHARED_CLIP_FRAMES
 
 from vidcls_keras import tfds_videos
-from vidcls_keras.clip import center_crop_uint8
+from vidcls_keras.clip import FrameEmbedder, center_crop_uint8
 from vidcls_keras.video import sample_frames
 
 sys.path.insert(0, str(REPO_ROOT / "builders"))  # as `tfds build builders/<name>` imports them
@@ -292,6 +292,16 @@ def test_embedder_runs_on_jax_when_tensorflow_imported_keras_first():
     pixels = np.random.default_rng(1).normal(size=(2, 224, 224, 3)).astype(np.float32)
     assert backend == "jax"
     assert embeddings == tfds_videos.load_embedder(EMBEDDER).embed(pixels).tobytes().hex()
+
+
+def test_fingerprint_ignores_the_layer_names_keras_made_unique():
+    """A second tiny:0 in one process gets names like residual_attention_2; same fingerprint."""
+    first = FrameEmbedder.tiny(0).image_encoder
+    second = FrameEmbedder.tiny(0).image_encoder
+    assert [w.path for w in first.weights] != [w.path for w in second.weights]
+    assert tfds_videos.weights_fingerprint(first) == tfds_videos.weights_fingerprint(second)
+    other_seed = FrameEmbedder.tiny(1).image_encoder
+    assert tfds_videos.weights_fingerprint(other_seed) != tfds_videos.weights_fingerprint(first)
 
 
 def test_cache_made_by_other_weights_is_refused(tmp_path):

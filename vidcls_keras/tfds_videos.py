@@ -42,11 +42,14 @@ import threading
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ EMBEDDER_KINDS = ("preset", "hf", "tiny")
 CACHE_DIR_ENV = "VIDCLS_CACHE_DIR"
 DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/vidcls_keras/embeddings")
 # Bump when what a cache entry holds, or how it is computed, changes: old entries are then unused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: fingerprints no longer hash Keras weight paths (per-process names)
 
 SPLIT_NAMES = ("train", "validation", "test")
 TEST_FRACTION = 0.1  # the original's 90/10 train/test split
@@ -254,13 +257,23 @@ def embedder_fingerprint(spec: str) -> str:
     re-converted, say) get different fingerprints, so caches and datasets cannot mix them.
     """
     if spec not in _FINGERPRINTS:
-        digest = hashlib.sha256()
-        for weight in load_embedder(spec).image_encoder.weights:
-            value = np.asarray(weight.value)
-            digest.update(repr((weight.path, value.shape, str(value.dtype))).encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        _FINGERPRINTS[spec] = digest.hexdigest()
+        _FINGERPRINTS[spec] = weights_fingerprint(load_embedder(spec).image_encoder)
     return _FINGERPRINTS[spec]
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """sha256 over `model.weights` in order: position, shape, dtype and float bytes of each.
+
+    Not the weights' paths: Keras makes layer names unique per process ("residual_attention_2"
+    once another encoder was built), and a fingerprint must match across processes (Beam
+    workers, later builds reading the cache).
+    """
+    digest = hashlib.sha256()
+    for index, weight in enumerate(model.weights):
+        value = np.asarray(weight.value)
+        digest.update(repr((index, value.shape, str(value.dtype))).encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
