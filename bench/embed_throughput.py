@@ -34,7 +34,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vidcls_keras import clip, embed  # noqa: E402
+from vidcls_keras.clip import image as clip  # noqa: E402
+from vidcls_keras.embedding import pipeline as embed  # noqa: E402
 from vidcls_keras.video import VIDEO_EXTENSIONS  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]

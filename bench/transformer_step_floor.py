@@ -38,8 +38,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import train_throughput  # noqa: E402  (bench/ is on sys.path when this file runs)
 
-from vidcls_keras import train  # noqa: E402
 from vidcls_keras.models import build_model  # noqa: E402
+from vidcls_keras.training import trainer as train  # noqa: E402
 
 BATCH, FRAMES, WIDTH, HEADS, FEED_FORWARD, CLASSES = 16, 100, 512, 8, 2048, 4
 DROPOUT = 0.1

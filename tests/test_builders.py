@@ -19,8 +19,8 @@ import pytest
 import tensorflow_datasets as tfds
 from conftest import REPO_ROOT, SHARED_CLIP_FRAMES
 
-from vidcls_keras import tfds_videos
-from vidcls_keras.clip import FrameEmbedder, center_crop_uint8
+from vidcls_keras.clip.image import FrameEmbedder, center_crop_uint8
+from vidcls_keras.datasets import core as tfds_videos
 from vidcls_keras.video import sample_frames
 
 sys.path.insert(0, str(REPO_ROOT / "builders"))  # as `tfds build builders/<name>` imports them

@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vidcls_keras import clip  # noqa: E402
-from vidcls_keras.clip import CheckpointError, FrameEmbedder  # noqa: E402
+from vidcls_keras.clip import image as clip  # noqa: E402
+from vidcls_keras.clip.image import CheckpointError, FrameEmbedder  # noqa: E402
 from vidcls_keras.video import sample_frames  # noqa: E402
 
 torch = pytest.importorskip("torch")

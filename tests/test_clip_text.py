@@ -13,8 +13,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from vidcls_keras import clip_text  # noqa: E402
-from vidcls_keras.clip_text import TextEmbedder, TextEmbedderError  # noqa: E402
+from vidcls_keras.clip import text as clip_text  # noqa: E402
+from vidcls_keras.clip.text import TextEmbedder, TextEmbedderError  # noqa: E402
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

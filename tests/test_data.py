@@ -11,7 +11,9 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 from etils import epath  # noqa: E402
 
-from vidcls_keras import clip, data, tfds_videos  # noqa: E402
+from vidcls_keras import data  # noqa: E402
+from vidcls_keras.clip import image as clip
+from vidcls_keras.datasets import core as tfds_videos
 
 EMBED_DIM = 8
 NUM_CLASSES = 3

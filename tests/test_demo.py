@@ -17,7 +17,8 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from vidcls_keras import demo, experiments, synthetic, video  # noqa: E402
+from vidcls_keras import demo, synthetic, video  # noqa: E402
+from vidcls_keras.training import experiments
 
 SMALL = {"num_frames": 12, "width": 64, "height": 48}
 

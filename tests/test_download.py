@@ -16,8 +16,8 @@ import pathlib
 import pytest
 from conftest import local_http_server
 
-from vidcls_keras import download
-from vidcls_keras.download import (
+from vidcls_keras.youtube import download
+from vidcls_keras.youtube.download import (
     MANIFEST_FIELDS,
     CsvFormatError,
     VideoEntry,

@@ -7,7 +7,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from vidcls_keras import clip, embed  # noqa: E402
+from vidcls_keras.clip import image as clip  # noqa: E402
+from vidcls_keras.embedding import pipeline as embed  # noqa: E402
 from vidcls_keras.video import VideoDecodeError, sample_frames  # noqa: E402
 
 # Small and quick to decode, with different sizes (one smaller than 224 px, one 720p rotated).

@@ -12,8 +12,9 @@ import pytest  # noqa: E402
 # The tiny on-disk TFDS dataset of test_train (pytest puts tests/ on sys.path).
 from test_train import TINY_DATASET, build_tiny_dataset  # noqa: E402
 
-from vidcls_keras import experiments, train  # noqa: E402
 from vidcls_keras.models import MODELS  # noqa: E402
+from vidcls_keras.training import experiments  # noqa: E402
+from vidcls_keras.training import trainer as train  # noqa: E402
 
 
 def test_the_six_rows_are_the_originals():

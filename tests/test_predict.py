@@ -22,16 +22,17 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from conftest import local_http_server  # noqa: E402
 
-from vidcls_keras import clip, video  # noqa: E402
-from vidcls_keras.models import build_model  # noqa: E402
-from vidcls_keras.models.end_to_end import EndToEndClassifier  # noqa: E402
-from vidcls_keras.predict import (  # noqa: E402
+from vidcls_keras import video  # noqa: E402
+from vidcls_keras.clip import image as clip
+from vidcls_keras.inference.classifier import (  # noqa: E402
     VideoClassifier,
     export_end_to_end,
     export_saved_model,
     main,
     pad_frames,
 )
+from vidcls_keras.models import build_model  # noqa: E402
+from vidcls_keras.models.end_to_end import EndToEndClassifier  # noqa: E402
 
 LABELS = ("food", "art_music", "travel", "history")
 MAX_FRAMES = 4

@@ -23,7 +23,10 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from vidcls_keras import data, evaluate, tfds_videos, train  # noqa: E402
+from vidcls_keras import data  # noqa: E402
+from vidcls_keras.datasets import core as tfds_videos
+from vidcls_keras.training import evaluate
+from vidcls_keras.training import trainer as train
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_DATASET = "tiny_videos/frames4"

@@ -17,8 +17,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from vidcls_keras import search, tfds_videos, zeroshot  # noqa: E402
-from vidcls_keras.clip_text import TINY_EMBED_DIM, TextEmbedder  # noqa: E402
+from vidcls_keras.clip.text import TINY_EMBED_DIM, TextEmbedder  # noqa: E402
+from vidcls_keras.datasets import core as tfds_videos  # noqa: E402
+from vidcls_keras.retrieval import (
+    search,  # noqa: E402
+    zeroshot,  # noqa: E402
+)
 
 CLASS_NAMES = ("food", "art_music", "travel")
 LABEL_TEXTS = ["food", "art and music", "travel"]

@@ -329,8 +329,11 @@ def run(config: DemoConfig) -> dict[str, Any]:
         ValueError: an embedder that cannot be loaded, a video folder the builder rejects, or a
             training run that cannot start (`train.TrainError`).
     """
-    from vidcls_keras import experiments, synthetic, tfds_videos, train
-    from vidcls_keras.predict import VideoClassifier
+    from vidcls_keras import synthetic
+    from vidcls_keras.datasets import core as tfds_videos
+    from vidcls_keras.inference.classifier import VideoClassifier
+    from vidcls_keras.training import experiments
+    from vidcls_keras.training import trainer as train
 
     start = time.perf_counter()
     spec = tfds_videos.validate_embedder_spec(config.embedder, source="--embedder")

@@ -1,55 +1,15 @@
-"""youtube_videos dataset: CLIP frame embeddings of the Youtube Videos Dataset (4 topics).
+"""`tfds build builders/youtube_videos`: the installed package's `youtube_videos` builder, from a clone.
 
-    python -m vidcls_keras.download --csv ~/yt/youtube.csv --out ~/yt/videos
-    tfds build builders/youtube_videos --config frames100 --manual_dir ~/yt
-
-builds `~/tensorflow_datasets/youtube_videos/frames100/1.0.0/` with CLIP ViT-B/32 embeddings
-and `build_report.json` (missing downloads, undecodable files) beside the records.
+The builder lives in `vidcls_keras/datasets/youtube_videos/` (README, CITATIONS.bib, dummy data and test
+there). This folder keeps the TFDS folder convention the README's commands use; it defines a
+subclass only because `tfds build <folder>` takes the builder class defined in this module. It
+reads the package's metadata, so both paths build the same dataset, bit for bit.
 """
 
-import tensorflow_datasets as tfds
-
-from vidcls_keras import tfds_videos
-
-CLASS_NAMES = ("food", "art_music", "travel", "history")
+from vidcls_keras.datasets.youtube_videos import youtube_videos_dataset_builder as package_builder
 
 
-class Builder(tfds_videos.VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
-    """CLIP frame embeddings of the Youtube Videos Dataset, labelled by topic."""
+class Builder(package_builder.Builder, skip_registration=True):
+    """`vidcls_keras.datasets.youtube_videos`'s builder, under its name; see its README."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
-    BUILDER_CONFIGS = tfds_videos.frame_configs()
-    MANUAL_DOWNLOAD_INSTRUCTIONS = """\
-    The manual_dir holds the dataset's CSV and the videos downloaded from it:
-
-        <manual_dir>/youtube.csv                  Kaggle "Youtube Videos Dataset" (rajatrc1705)
-        <manual_dir>/videos/<category>/<id>.<ext> python -m vidcls_keras.download \\
-                                                      --csv <manual_dir>/youtube.csv \\
-                                                      --out <manual_dir>/videos
-
-    CSV rows whose video is not on disk are listed as missing in build_report.json.
-    Choose the embedder with VIDCLS_EMBEDDER (default preset:clip-vit-base-patch32).
-    """
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        """Returns the dataset metadata."""
-        return self.dataset_info_from_configs(
-            features=self.video_features(class_names=CLASS_NAMES),
-            supervised_keys=("embeddings", "label"),
-            homepage="https://www.kaggle.com/datasets/rajatrc1705/youtube-videos-dataset",
-            metadata=self.video_metadata(),
-        )
-
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        """Reads the CSV, finds the downloaded videos and returns the split generators."""
-        listing = tfds_videos.list_youtube_videos(
-            csv_path=dl_manager.manual_dir / "youtube.csv",
-            videos_dir=dl_manager.manual_dir / "videos",
-            class_names=CLASS_NAMES,
-        )
-        return self.video_split_generators(listing)
-
-    def _generate_examples(self, videos, split):
-        """Yields `(video_id, example)`, or returns the same as a Beam PTransform."""
-        return self.video_examples(videos, split)
+    pkg_dir_path = package_builder.Builder._get_pkg_dir_path()

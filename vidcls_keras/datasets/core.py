@@ -224,7 +224,7 @@ def _clip_module():
     """
     with _BACKEND_LOCK:  # the plain path's lookahead thread may get here too
         _use_project_keras_backend()
-        from vidcls_keras import clip
+        from vidcls_keras.clip import image as clip
     return clip
 
 
@@ -430,7 +430,7 @@ def list_youtube_videos(
     Raises:
         VideoListError: the CSV is absent, or names a category outside `class_names`.
     """
-    from vidcls_keras import download
+    from vidcls_keras.youtube import download
 
     csv_path, videos_dir = pathlib.Path(csv_path), pathlib.Path(videos_dir)
     if not csv_path.is_file():

@@ -1,0 +1,47 @@
+"""video_folder dataset: CLIP frame embeddings of your own videos, one folder per class.
+
+    VIDCLS_EMBEDDER=tiny:0 tfds build builders/video_folder --config frames16 \
+        --manual_dir ~/my_videos --data_dir /tmp/tfds
+
+builds `/tmp/tfds/video_folder/frames16/1.0.0/` (with `build_report.json` beside the records)
+from `~/my_videos/<class>/<video file>`. Drop `VIDCLS_EMBEDDER` for CLIP ViT-B/32.
+"""
+
+import tensorflow_datasets as tfds
+
+from vidcls_keras.datasets import core as tfds_videos
+
+
+class Builder(tfds_videos.VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
+    """CLIP frame embeddings of the videos in `<manual_dir>/<class>/*`."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    BUILDER_CONFIGS = tfds_videos.frame_configs()
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+    Put your videos in one folder per class and pass the parent folder as --manual_dir:
+
+        <manual_dir>/<class name>/<video>.mp4   (any of vidcls_keras.video.VIDEO_EXTENSIONS)
+
+    Class names are the folder names, sorted. Other files and nested folders are skipped and
+    listed in build_report.json. Choose the embedder with VIDCLS_EMBEDDER (default
+    preset:clip-vit-base-patch32).
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        """Returns the dataset metadata; class names come from the folders at build time."""
+        return self.dataset_info_from_configs(
+            features=self.video_features(class_names=None),
+            supervised_keys=("embeddings", "label"),
+            homepage="https://github.com/borisshapa/video-classification",
+            metadata=self.video_metadata(),
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        """Lists `<manual_dir>/<class>/*` and returns the train/validation/test generators."""
+        listing = tfds_videos.list_video_folder(dl_manager.manual_dir)
+        return self.video_split_generators(listing)
+
+    def _generate_examples(self, videos, split):
+        """Yields `(video_id, example)`, or returns the same as a Beam PTransform."""
+        return self.video_examples(videos, split)
