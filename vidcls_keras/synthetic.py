@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from vidcls_keras.errors import VidclsError
+
 CLASS_NAMES = ("sunrise", "ocean", "forest", "night_city")
 """The generated classes, in label order (the TFDS builder sorts folder names anyway)."""
 
@@ -45,7 +47,7 @@ NOTICE = (
 )
 
 
-class SyntheticVideoError(ValueError):
+class SyntheticVideoError(VidclsError):
     """An invalid request for generated clips (unknown class, size, count) or a failed write."""
 
 
