@@ -1,8 +1,139 @@
-"""`python -m vidcls_keras.embed`: videos to CLIP frame embeddings, one .npy per video."""
+"""`python -m vidcls_keras.embed`: videos -> CLIP frame embeddings, one `.npy` per video.
 
+    python -m vidcls_keras.embed videos/*.mp4 --frames 100 --out embeddings/
+    python -m vidcls_keras.embed videos/ --frames 16 --out embeddings/ --tiny 0   # no weights
+
+writes `embeddings/<video stem>.npy`, float32 `(k, D)` (k <= --frames; one row per sampled frame),
+through `vidcls_keras.embedding.pipeline`, the code the dataset builders and `predict` run: the
+files equal, bit for bit, the `embeddings` of a dataset built with the same embedder and frame
+count. Videos that cannot be read are listed at the end with the reason, and the exit status is 1
+(the others are still written); 2 for a usage error or an encoder that cannot be loaded. The
+encoder comes from `--preset NAME_OR_DIR` (default clip-vit-base-patch32, downloaded by KerasCV),
+`--hf DIR` (a Hugging Face CLIP checkpoint) or `--tiny SEED` (a small random encoder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import pathlib
 import sys
+from collections.abc import Iterable
 
-from vidcls_keras.embedding.pipeline import main
+import vidcls_keras  # noqa: F401  (KERAS_BACKEND=jax before keras is imported)
+from vidcls_keras.clip.specs import DEFAULT_PRESET
+from vidcls_keras.errors import VidclsError
+from vidcls_keras.video import VIDEO_EXTENSIONS
+
+
+def _video_paths(inputs: Iterable[str]) -> list[pathlib.Path]:
+    """Files as given; folders are searched (not recursively) for `VIDEO_EXTENSIONS` files."""
+    paths = []
+    for item in inputs:
+        path = pathlib.Path(item)
+        if path.is_dir():
+            paths += sorted(
+                child
+                for child in path.iterdir()
+                if child.is_file() and child.suffix.lower() in VIDEO_EXTENSIONS
+            )
+        else:
+            paths.append(path)  # missing files are reported by the pipeline, with the others
+    return paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m vidcls_keras.embed`."""
+    from vidcls_keras.embedding.pipeline import DEFAULT_NUM_FRAMES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m vidcls_keras.embed",
+        description="Embed evenly spaced frames of videos with CLIP; one .npy (k, D) per video.",
+    )
+    parser.add_argument("videos", nargs="+", help="video files, or folders of videos")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=DEFAULT_NUM_FRAMES,
+        help=f"evenly spaced frames per video (default {DEFAULT_NUM_FRAMES})",
+    )
+    parser.add_argument("--out", type=pathlib.Path, required=True, help="output folder")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--preset",
+        help=f"KerasCV CLIP preset name or local preset folder (default {DEFAULT_PRESET})",
+    )
+    source.add_argument("--hf", help="Hugging Face CLIP checkpoint folder (save_pretrained)")
+    source.add_argument("--tiny", type=int, metavar="SEED", help="small random encoder (tests)")
+    parser.add_argument("--workers", type=int, default=1, help="decoding threads (default 1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns 0, 1 if some videos could not be read, 2 on bad usage.
+
+    Args:
+        argv: arguments without the program name; None reads `sys.argv`.
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from vidcls_keras.clip.image import FrameEmbedder
+    from vidcls_keras.embedding.pipeline import PipelineStats, embed_videos
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.frames < 1 or args.workers < 1:
+        parser.error("--frames and --workers must be >= 1")
+    paths = _video_paths(args.videos)
+    if not paths:
+        parser.error(f"no video files found in {args.videos}")
+    stems = collections.Counter(path.stem for path in paths)
+    clashes = sorted(stem for stem, count in stems.items() if count > 1)
+    if clashes:
+        parser.error(f"several videos would write the same <stem>.npy: {clashes}; rename them")
+
+    if args.hf:
+        spec = f"hf:{args.hf}"
+    elif args.tiny is not None:
+        spec = f"tiny:{args.tiny}"
+    else:
+        spec = f"preset:{args.preset or DEFAULT_PRESET}"
+    try:
+        embedder = FrameEmbedder.from_spec(spec)
+    except VidclsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    failures = []
+    stats = PipelineStats()
+    progress = tqdm(total=len(paths), unit="video", desc="embedding", file=sys.stderr)
+    for result in embed_videos(embedder, paths, args.frames, workers=args.workers, stats=stats):
+        if result.error is not None:
+            failures.append((result.path, result.error))
+        else:
+            np.save(args.out / f"{pathlib.Path(result.path).stem}.npy", result.embeddings)
+        progress.update()
+        progress.set_postfix(frames_per_s=f"{stats.frames / max(stats.wall_s, 1e-9):.1f}")
+    progress.close()
+
+    written = len(paths) - len(failures)
+    print(
+        f"wrote {written} embedding files ({stats.frames} frames, {embedder.spec}) to {args.out}",
+        file=sys.stderr,
+    )
+    if failures:
+        print(f"{len(failures)} of {len(paths)} videos could not be read:", file=sys.stderr)
+        for path, error in failures:
+            message = str(error)  # VideoDecodeError messages start with the path
+            print(
+                f"  {message if message.startswith(path) else f'{path}: {message}'}",
+                file=sys.stderr,
+            )
+        return 1
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

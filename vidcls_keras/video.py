@@ -49,6 +49,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from vidcls_keras.errors import VidclsError
+
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (
@@ -80,7 +82,7 @@ _SEEK_OVERHEAD_FRAMES = 2
 _SEEK_MAX_COST_RATIO = 0.75
 
 
-class VideoDecodeError(ValueError):
+class VideoDecodeError(VidclsError):
     """A file that does not exist, is not a video, or from which no frame could be decoded."""
 
 

@@ -9,15 +9,17 @@ from `~/my_videos/<class>/<video file>`. Drop `VIDCLS_EMBEDDER` for CLIP ViT-B/3
 
 import tensorflow_datasets as tfds
 
-from vidcls_keras.datasets import core as tfds_videos
+from vidcls_keras.datasets.builder import VideoEmbeddingsMixin
+from vidcls_keras.datasets.features import frame_configs
+from vidcls_keras.datasets.listing import list_video_folder
 
 
-class Builder(tfds_videos.VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
+class Builder(VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
     """CLIP frame embeddings of the videos in `<manual_dir>/<class>/*`."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
-    BUILDER_CONFIGS = tfds_videos.frame_configs()
+    BUILDER_CONFIGS = frame_configs()
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     Put your videos in one folder per class and pass the parent folder as --manual_dir:
 
@@ -39,7 +41,7 @@ class Builder(tfds_videos.VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         """Lists `<manual_dir>/<class>/*` and returns the train/validation/test generators."""
-        listing = tfds_videos.list_video_folder(dl_manager.manual_dir)
+        listing = list_video_folder(dl_manager.manual_dir)
         return self.video_split_generators(listing)
 
     def _generate_examples(self, videos, split):

@@ -9,17 +9,19 @@ and `build_report.json` (missing downloads, undecodable files) beside the record
 
 import tensorflow_datasets as tfds
 
-from vidcls_keras.datasets import core as tfds_videos
+from vidcls_keras.datasets.builder import VideoEmbeddingsMixin
+from vidcls_keras.datasets.features import frame_configs
+from vidcls_keras.datasets.listing import list_youtube_videos
 
 CLASS_NAMES = ("food", "art_music", "travel", "history")
 
 
-class Builder(tfds_videos.VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
+class Builder(VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
     """CLIP frame embeddings of the Youtube Videos Dataset, labelled by topic."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
-    BUILDER_CONFIGS = tfds_videos.frame_configs()
+    BUILDER_CONFIGS = frame_configs()
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     The manual_dir holds the dataset's CSV and the videos downloaded from it:
 
@@ -43,7 +45,7 @@ class Builder(tfds_videos.VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         """Reads the CSV, finds the downloaded videos and returns the split generators."""
-        listing = tfds_videos.list_youtube_videos(
+        listing = list_youtube_videos(
             csv_path=dl_manager.manual_dir / "youtube.csv",
             videos_dir=dl_manager.manual_dir / "videos",
             class_names=CLASS_NAMES,

@@ -1,4 +1,4 @@
-"""The overlapped video -> embeddings pipeline and the `python -m vidcls_keras.embed` CLI."""
+"""The one video -> embeddings path (`vidcls_keras.embedding.pipeline`) and the `embed` command."""
 
 import os
 
@@ -7,8 +7,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from vidcls_keras import embed  # noqa: E402
 from vidcls_keras.clip import image as clip  # noqa: E402
-from vidcls_keras.embedding import pipeline as embed  # noqa: E402
+from vidcls_keras.embedding import pipeline  # noqa: E402
 from vidcls_keras.video import VideoDecodeError, sample_frames  # noqa: E402
 
 # Small and quick to decode, with different sizes (one smaller than 224 px, one 720p rotated).
@@ -32,16 +33,12 @@ def corrupt_video(tmp_path):
     return path
 
 
-def test_embed_videos_packs_frames_across_videos(embedder, shared_videos, corrupt_video):
+def test_embed_videos_equals_embed_video_bit_for_bit(embedder, shared_videos, corrupt_video):
     paths = [shared_videos / name for name in SMALL_CLIPS]
     paths.insert(2, corrupt_video)
     paths.append(shared_videos / "missing.mp4")
-    embedder.batch_size = 7  # 5 frames per video: batches straddle videos; the last is padded
-    stats = embed.PipelineStats()
-    try:
-        results = list(embed.embed_videos(embedder, paths, 5, stats=stats))
-    finally:
-        embedder.batch_size = clip.DEFAULT_BATCH_SIZE
+    stats = pipeline.PipelineStats()
+    results = list(pipeline.embed_videos(embedder, paths, 5, stats=stats))
     assert [result.path for result in results] == [os.fspath(path) for path in paths]
 
     for path, result in zip(paths, results, strict=True):
@@ -52,22 +49,35 @@ def test_embed_videos_packs_frames_across_videos(embedder, shared_videos, corrup
         assert result.error is None, result.error
         frames = sample_frames(path, 5)
         np.testing.assert_array_equal(result.frames, clip.center_crop_uint8(frames))
-        expected = embedder.embed(clip.preprocess(frames))
         assert result.embeddings.shape == (5, 16) and result.embeddings.dtype == np.float32
+        # The one path: overlapped or not, a video's embeddings are the same bits.
+        np.testing.assert_array_equal(result.embeddings, pipeline.embed_video(embedder, path, 5))
+        np.testing.assert_array_equal(
+            result.embeddings, pipeline.embed_frames(embedder, frames, num_frames=5)
+        )
+        # ... and the same numbers as a plain encoder call, up to batch-shape rounding.
+        expected = embedder.embed(clip.preprocess(frames))
         np.testing.assert_allclose(result.embeddings, expected, rtol=1e-5, atol=1e-6)
     assert "does not exist" in str(results[-1].error)
     assert (stats.videos, stats.failed, stats.frames) == (6, 2, 20)
-    assert min(stats.decode_s, stats.preprocess_s, stats.embed_s, stats.wall_s) > 0
+    assert min(stats.load_s, stats.embed_s, stats.wall_s) > 0
 
 
 def test_embed_videos_with_several_workers_keeps_order(embedder, shared_videos):
     paths = [shared_videos / name for name in SMALL_CLIPS]
-    one = list(embed.embed_videos(embedder, paths, 3))
-    many = list(embed.embed_videos(embedder, paths, 3, workers=3, prefetch=4))
+    one = list(pipeline.embed_videos(embedder, paths, 3))
+    many = list(pipeline.embed_videos(embedder, paths, 3, workers=3, prefetch=4))
     for first, second in zip(one, many, strict=True):
         assert first.path == second.path
-        np.testing.assert_allclose(first.embeddings, second.embeddings, rtol=1e-5, atol=1e-6)
-    assert list(embed.embed_videos(embedder, [], 3)) == []
+        np.testing.assert_array_equal(first.embeddings, second.embeddings)
+    assert list(pipeline.embed_videos(embedder, [], 3)) == []
+
+
+def test_encoder_batches_are_equal_calls_of_at_most_32_rows():
+    sizes = {n: pipeline.encoder_batch_size(n) for n in (1, 16, 32, 33, 64, 100)}
+    assert sizes == {1: 1, 16: 16, 32: 32, 33: 17, 64: 32, 100: 25}
+    with pytest.raises(ValueError, match="num_frames must be >= 1"):
+        pipeline.encoder_batch_size(0)
 
 
 def test_cli_writes_embeddings_and_reports_unreadable_videos(
@@ -82,7 +92,7 @@ def test_cli_writes_embeddings_and_reports_unreadable_videos(
         "--out",
         os.fspath(out),
     ]
-    assert embed.main([*argv, "--tiny", "0", "--batch-size", "8"]) == 1
+    assert embed.main([*argv, "--tiny", "0"]) == 1
 
     written = sorted(path.name for path in out.iterdir())
     assert written == sorted(f"{path.stem}.npy" for path in shared_videos.iterdir())
@@ -90,8 +100,10 @@ def test_cli_writes_embeddings_and_reports_unreadable_videos(
         embeddings = np.load(out / name)
         assert embeddings.shape == (4, 16) and embeddings.dtype == np.float32, name
     reloaded = np.load(out / "mmaction2__demo.npy")
-    expected = clip.FrameEmbedder.tiny(0).embed_video(shared_videos / "mmaction2__demo.mp4", 4)
-    np.testing.assert_allclose(reloaded, expected, rtol=1e-5, atol=1e-6)
+    expected = pipeline.embed_video(
+        clip.FrameEmbedder.tiny(0), shared_videos / "mmaction2__demo.mp4", 4
+    )
+    np.testing.assert_array_equal(reloaded, expected)
 
     stderr = capsys.readouterr().err
     assert "1 of 9 videos could not be read" in stderr

@@ -8,10 +8,8 @@ module-scoped and shared by the tests that only read them.
 import csv
 import hashlib
 import json
-import os
 import pathlib
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -19,13 +17,16 @@ import pytest
 import tensorflow_datasets as tfds
 from conftest import REPO_ROOT, SHARED_CLIP_FRAMES
 
-from vidcls_keras.clip.image import FrameEmbedder, center_crop_uint8
-from vidcls_keras.datasets import core as tfds_videos
+from vidcls_keras import files
+from vidcls_keras.clip import specs
+from vidcls_keras.clip.image import center_crop_uint8
+from vidcls_keras.datasets import features, job
+from vidcls_keras.datasets.report import REPORT_CSV, REPORT_JSON
+from vidcls_keras.embedding import cache, embedders
 from vidcls_keras.video import sample_frames
 
 sys.path.insert(0, str(REPO_ROOT / "builders"))  # as `tfds build builders/<name>` imports them
 from video_folder import video_folder_dataset_builder  # noqa: E402
-from youtube_videos import youtube_videos_dataset_builder  # noqa: E402
 
 EMBEDDER = "tiny:0"
 CONFIG = "frames16"
@@ -62,7 +63,7 @@ def manual_dir(shared_videos, tmp_path_factory) -> pathlib.Path:
 def build(manual_dir, data_dir, cache_dir, *, beam_runner=None, beam_options=None):
     """Builds video_folder/frames16 the way `tfds build` does; returns the builder."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(tfds_videos.CACHE_DIR_ENV, str(cache_dir))
+        patch.setenv(files.CACHE_DIR_ENV, str(cache_dir))
         builder = video_folder_dataset_builder.Builder(
             data_dir=data_dir, config=CONFIG, embedder=EMBEDDER
         )
@@ -92,16 +93,16 @@ def assert_same_examples(got: dict, expected: dict) -> None:
 
 
 def report(builder) -> dict:
-    return json.loads((pathlib.Path(builder.data_dir) / tfds_videos.REPORT_JSON).read_text())
+    return json.loads((pathlib.Path(builder.data_dir) / REPORT_JSON).read_text())
 
 
 class CountingEmbed:
-    """Wraps `tfds_videos._embed_pixels`: counts the videos embedded; can crash on the nth."""
+    """Wraps `job.embed_pixels`: counts the videos embedded; can crash on the nth."""
 
     def __init__(self, crash_on: int | None = None):
         self.calls = 0
         self.crash_on = crash_on
-        self.original = tfds_videos._embed_pixels
+        self.original = job.embed_pixels
 
     def __call__(self, *args):
         self.calls += 1
@@ -116,7 +117,7 @@ def plain(manual_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("plain")
     counter = CountingEmbed()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tfds_videos, "_embed_pixels", counter)
+        patch.setattr(job, "embed_pixels", counter)
         builder = build(manual_dir, root / "data", root / "cache")
     return builder, read_examples(builder), counter.calls
 
@@ -147,7 +148,7 @@ def test_corrupt_file_is_reported_not_fatal(plain):
     assert built["failed"][0]["split"] == "train"
     assert "cannot decode" in built["failed"][0]["reason"]
     assert built["summary"]["failed"] == 1 and built["summary"]["embedded"] == 8 == calls
-    with open(pathlib.Path(builder.data_dir) / tfds_videos.REPORT_CSV, newline="") as handle:
+    with open(pathlib.Path(builder.data_dir) / REPORT_CSV, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["video_id"], r["split"], r["status"]) for r in rows] == [
         (CORRUPT_ID, "train", "failed")
@@ -159,7 +160,7 @@ def test_corrupt_file_is_reported_not_fatal(plain):
 
 def test_features_and_metadata(plain):
     builder, examples, _ = plain
-    embed_dim = tfds_videos.load_embedder(EMBEDDER).embed_dim
+    embed_dim = embedders.load_embedder(EMBEDDER).embed_dim
     features = builder.info.features
     assert features["embeddings"].shape == (None, embed_dim)
     assert features["frame"].shape == (224, 224, 3)
@@ -183,7 +184,7 @@ def test_stored_frame_is_the_hashed_frame(plain, manual_dir):
     for video_id, example in examples.items():
         frames = sample_frames(manual_dir / video_id, NUM_FRAMES)
         index = int(hashlib.sha256(video_id.encode()).hexdigest(), 16) % len(frames)
-        assert index == tfds_videos.frame_index(video_id, int(example["num_frames"]))
+        assert index == features.frame_index(video_id, int(example["num_frames"]))
         np.testing.assert_array_equal(example["frame"], center_crop_uint8(frames)[index])
 
 
@@ -191,7 +192,7 @@ def test_interrupted_build_resumes_and_matches(plain, manual_dir, tmp_path, caps
     _, expected, _ = plain
     crashing = CountingEmbed(crash_on=4)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tfds_videos, "_embed_pixels", crashing)
+        patch.setattr(job, "embed_pixels", crashing)
         with pytest.raises(RuntimeError, match="simulated crash"):
             build(manual_dir, tmp_path / "data", tmp_path / "cache")
     assert len(list((tmp_path / "cache").rglob("*.npz"))) == 3  # the 3 finished before the crash
@@ -199,7 +200,7 @@ def test_interrupted_build_resumes_and_matches(plain, manual_dir, tmp_path, caps
 
     counter = CountingEmbed()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tfds_videos, "_embed_pixels", counter)
+        patch.setattr(job, "embed_pixels", counter)
         builder = build(manual_dir, tmp_path / "data", tmp_path / "cache")
     assert counter.calls == 8 - 3
     summary = report(builder)["summary"]
@@ -213,7 +214,7 @@ def test_interrupted_build_resumes_and_matches(plain, manual_dir, tmp_path, caps
     # Everything cached: a rebuild elsewhere embeds nothing and gives the same dataset.
     counter = CountingEmbed()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tfds_videos, "_embed_pixels", counter)
+        patch.setattr(job, "embed_pixels", counter)
         rebuilt = build(manual_dir, tmp_path / "data2", tmp_path / "cache")
     assert counter.calls == 0
     assert_same_examples(read_examples(rebuilt), expected)
@@ -256,61 +257,18 @@ def test_beam_worker_processes_match_plain_build(plain, manual_dir, tmp_path):
 
 def test_other_embedder_is_refused(plain, monkeypatch):
     builder, _, _ = plain
-    with pytest.raises(tfds_videos.EmbedderMismatchError, match="was built with embedder 'tiny:0'"):
+    with pytest.raises(cache.EmbedderMismatchError, match="was built with embedder 'tiny:0'"):
         video_folder_dataset_builder.Builder(
             data_dir=builder.data_dir_root, config=CONFIG, embedder="tiny:1"
         )
-    monkeypatch.setenv(tfds_videos.EMBEDDER_ENV, "tiny:1")
-    with pytest.raises(tfds_videos.EmbedderMismatchError):
+    monkeypatch.setenv(specs.EMBEDDER_ENV, "tiny:1")
+    with pytest.raises(cache.EmbedderMismatchError):
         video_folder_dataset_builder.Builder(data_dir=builder.data_dir_root, config=CONFIG)
     # Without an explicit choice the stored embedder is used (no weights loaded to read it).
-    monkeypatch.delenv(tfds_videos.EMBEDDER_ENV)
+    monkeypatch.delenv(specs.EMBEDDER_ENV)
     reader = video_folder_dataset_builder.Builder(data_dir=builder.data_dir_root, config=CONFIG)
     assert reader.embedder_spec == EMBEDDER
     assert reader.info.splits["train"].num_examples == 6
-
-
-@pytest.mark.slow
-def test_embedder_runs_on_jax_when_tensorflow_imported_keras_first():
-    """Under `tfds build`, `import tensorflow` loads Keras with its default backend (tensorflow)
-    before any vidcls_keras code runs; the embedder must still run on JAX, bit for bit as here."""
-    script = (
-        "import tensorflow\n"  # as the tfds CLI does, before importing the builder
-        "import numpy as np\n"
-        "from vidcls_keras import tfds_videos\n"
-        "embedder = tfds_videos.load_embedder('tiny:0')\n"
-        "import keras\n"  # the module now in sys.modules
-        "pixels = np.random.default_rng(1).normal(size=(2, 224, 224, 3)).astype(np.float32)\n"
-        "print(keras.backend.backend(), embedder.embed(pixels).tobytes().hex())\n"
-    )
-    env = {name: value for name, value in os.environ.items() if name != "KERAS_BACKEND"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    backend, embeddings = result.stdout.split()[-2:]
-    pixels = np.random.default_rng(1).normal(size=(2, 224, 224, 3)).astype(np.float32)
-    assert backend == "jax"
-    assert embeddings == tfds_videos.load_embedder(EMBEDDER).embed(pixels).tobytes().hex()
-
-
-def test_fingerprint_ignores_the_layer_names_keras_made_unique():
-    """A second tiny:0 in one process gets names like residual_attention_2; same fingerprint."""
-    first = FrameEmbedder.tiny(0).image_encoder
-    second = FrameEmbedder.tiny(0).image_encoder
-    assert [w.path for w in first.weights] != [w.path for w in second.weights]
-    assert tfds_videos.weights_fingerprint(first) == tfds_videos.weights_fingerprint(second)
-    other_seed = FrameEmbedder.tiny(1).image_encoder
-    assert tfds_videos.weights_fingerprint(other_seed) != tfds_videos.weights_fingerprint(first)
-
-
-def test_cache_made_by_other_weights_is_refused(tmp_path):
-    embed_dim = tfds_videos.load_embedder(EMBEDDER).embed_dim
-    fingerprint = tfds_videos.embedder_fingerprint(EMBEDDER)
-    tfds_videos.EmbeddingCache(str(tmp_path), EMBEDDER, fingerprint, embed_dim).check()
-    other = tfds_videos.EmbeddingCache(str(tmp_path), EMBEDDER, "0" * 64, embed_dim)
-    with pytest.raises(tfds_videos.EmbedderMismatchError, match="weights behind 'tiny:0' changed"):
-        other.check()
 
 
 @pytest.mark.parametrize(
@@ -322,62 +280,54 @@ def test_cache_made_by_other_weights_is_refused(tmp_path):
     ],
 )
 def test_bad_embedder_spec_names_the_variable(spec, message, monkeypatch, tmp_path):
-    monkeypatch.setenv(tfds_videos.EMBEDDER_ENV, spec)
+    monkeypatch.setenv(specs.EMBEDDER_ENV, spec)
     with pytest.raises(ValueError, match=re.escape(f"$VIDCLS_EMBEDDER={spec!r}: {message}")):
         video_folder_dataset_builder.Builder(data_dir=tmp_path, config=CONFIG)
 
 
-def videos(counts: dict[str, int]) -> list[tfds_videos.Video]:
-    return [
-        tfds_videos.Video(f"{label}{i:04d}", "", label)
-        for label, count in counts.items()
-        for i in range(count)
-    ]
+def test_package_builder_builds_the_folder_builders_dataset(plain, manual_dir, tmp_path):
+    """`tfds build video_folder --imports vidcls_keras.datasets` and `tfds build
+    builders/video_folder` run the same class: same examples and metadata, bit for bit."""
+    import tensorflow_datasets as tfds
 
+    import vidcls_keras.datasets  # noqa: F401  (registers the package's builders)
 
-def test_splits_are_stratified_and_deterministic():
-    # The original's 1,726 downloaded videos.
-    listed = videos({"travel": 602, "food": 491, "art_music": 317, "history": 316})
-    splits, notes = tfds_videos.assign_splits(listed)
-    assert notes == []
-    assert {s: len(v) for s, v in splits.items()} == {"train": 1397, "validation": 156, "test": 173}
-    test_counts = {
-        label: sum(v.label == label for v in splits["test"]) for label in ("travel", "food")
-    }
-    assert test_counts == {"travel": 60, "food": 49}  # 10% of each class, rounded
-    shuffled, _ = tfds_videos.assign_splits(list(reversed(listed)))
-    assert shuffled == splits
-    assert set().union(*({v.video_id for v in s} for s in splits.values())) == {
-        v.video_id for v in listed
-    }
-
-
-def test_encoder_batches_fit_the_frame_count():
-    assert [tfds_videos.encoder_batch_size(n) for n in (1, 16, 32, 33, 64, 100)] == [
-        1,
-        16,
-        32,
-        17,
-        32,
-        25,
-    ]
-
-
-def test_tiny_classes_fall_back_to_unstratified_splits():
-    splits, notes = tfds_videos.assign_splits(videos({"a": 5, "b": 1}))
-    assert {s: len(v) for s, v in splits.items()} == {"train": 4, "validation": 1, "test": 1}
-    assert notes and "fewer than 2 videos: ['b']" in notes[0]
-    with pytest.raises(tfds_videos.VideoListError, match="at least 3"):
-        tfds_videos.assign_splits(videos({"a": 2}))
-
-
-def test_youtube_listing_reports_missing_videos():
-    dummy = REPO_ROOT / "builders" / "youtube_videos" / "dummy_data"
-    listing = tfds_videos.list_youtube_videos(
-        dummy / "youtube.csv", dummy / "videos", youtube_videos_dataset_builder.CLASS_NAMES
+    builder, expected, _ = plain
+    package_class = tfds.builder_cls("video_folder")
+    assert (
+        package_class.__module__
+        == "vidcls_keras.datasets.video_folder.video_folder_dataset_builder"
     )
-    assert len(listing.videos) == 8
-    assert listing.class_names == ["food", "art_music", "travel", "history"]
-    assert [(p["video_id"], p["status"]) for p in listing.problems] == [("trav0000009", "missing")]
-    assert {v.title for v in listing.videos} >= {"food clip 1", "history clip 2"}
-    assert all(os.path.isabs(v.path) for v in listing.videos)
+    assert issubclass(video_folder_dataset_builder.Builder, package_class)
+    assert video_folder_dataset_builder.Builder.name == package_class.name == "video_folder"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "cache"))
+        installed = package_class(data_dir=tmp_path / "data", config=CONFIG, embedder=EMBEDDER)
+        installed.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+        )
+    assert_same_examples(read_examples(installed), expected)
+    assert installed.info.description == builder.info.description
+    assert installed.info.citation == builder.info.citation
+    assert (
+        installed.info.metadata["embedder_fingerprint"]
+        == builder.info.metadata["embedder_fingerprint"]
+    )
+
+
+def test_embed_command_gives_the_datasets_embeddings(plain, manual_dir, tmp_path):
+    """`python -m vidcls_keras.embed` and the built dataset: the same embeddings, bit for bit."""
+    from vidcls_keras import embed
+
+    _, expected, _ = plain
+    out = tmp_path / "out"
+    clips = [manual_dir / video_id for video_id in sorted(expected)]
+    assert (
+        embed.main(
+            [*map(str, clips), "--frames", str(NUM_FRAMES), "--tiny", "0", "--out", str(out)]
+        )
+        == 0
+    )
+    for video_id, example in expected.items():
+        written = np.load(out / f"{pathlib.Path(video_id).stem}.npy")
+        np.testing.assert_array_equal(written, example["embeddings"], err_msg=video_id)

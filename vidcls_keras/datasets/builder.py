@@ -1,0 +1,197 @@
+"""`VideoEmbeddingsMixin`: what the video builders share; mix into `tfds.core.GeneratorBasedBuilder`.
+
+`video_folder` and `youtube_videos` differ only in how they list their videos (`listing`); the
+mixin chooses the embedder, declares features and metadata, assigns splits, runs the per-video
+jobs (`job`) and writes the build report (`report`).
+
+The embedder is chosen per builder instance: `Builder(embedder="tiny:0")` in Python, or the
+environment variable `VIDCLS_EMBEDDER` for `tfds build` (which passes no builder arguments);
+default `preset:clip-vit-base-patch32`. Its spec, embedding width and weights fingerprint go into
+the dataset's `metadata.json`, and a dataset or cache made by another embedder is refused with
+`EmbedderMismatchError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import tensorflow_datasets as tfds
+from etils import epath
+
+from vidcls_keras.clip.specs import DEFAULT_EMBEDDER, EMBEDDER_ENV, parse_embedder_spec
+from vidcls_keras.datasets.features import FRAME_INDEX_RULE, video_features
+from vidcls_keras.datasets.job import EmbeddingJob, beam_examples, plain_examples
+from vidcls_keras.datasets.listing import Video, VideoList, VideoListError
+from vidcls_keras.datasets.report import STATUS_FILE, format_summary, write_report
+from vidcls_keras.datasets.splits import SPLIT_NAMES, SPLIT_RULE, assign_splits
+from vidcls_keras.embedding.cache import EmbedderMismatchError, default_cache_dir
+from vidcls_keras.embedding.embedders import embedder_fingerprint, load_embedder
+
+logger = logging.getLogger(__name__)
+
+
+def requested_embedder(embedder: str | None) -> tuple[str, bool]:
+    """The embedder spec a builder should use, and whether it was asked for explicitly.
+
+    Order: the `embedder` argument, else `$VIDCLS_EMBEDDER`, else `DEFAULT_EMBEDDER`.
+
+    Returns:
+        `(spec, explicit)`; `explicit` is False only for the default.
+
+    Raises:
+        vidcls_keras.clip.specs.EmbedderSpecError: the spec is malformed.
+    """
+    if embedder is not None:
+        return str(parse_embedder_spec(embedder, source="embedder")), True
+    from_env = os.environ.get(EMBEDDER_ENV, "").strip()
+    if from_env:
+        return str(parse_embedder_spec(from_env, source=f"${EMBEDDER_ENV}")), True
+    return DEFAULT_EMBEDDER, False
+
+
+class VideoEmbeddingsMixin:
+    """Shared behaviour of the video builders; mix into `tfds.core.GeneratorBasedBuilder`.
+
+    A builder using it calls `video_features` and `video_metadata` in `_info`, returns
+    `video_split_generators(listing)` from `_split_generators`, and
+    `video_examples(videos, split)` from `_generate_examples`.
+
+    Args (constructor):
+        embedder: embedder spec; None reads `$VIDCLS_EMBEDDER`, else uses the default. When the
+            dataset already exists, an explicit spec must match the one it was built with.
+        **kwargs: for `tfds.core.GeneratorBasedBuilder` (`data_dir`, `config`, `version`, ...).
+    """
+
+    def __init__(self, *, embedder: str | None = None, **kwargs: Any):
+        self._requested_spec, self._explicit_spec = requested_embedder(embedder)
+        self._use_beam = False
+        self._listing: VideoList | None = None
+        self._assigned: dict[str, list[Video]] = {}
+        self._split_notes: list[str] = []
+        super().__init__(**kwargs)
+        self._original_state["embedder"] = embedder  # so pickled builders keep their embedder
+
+    # -- _info ------------------------------------------------------------------------------
+
+    @property
+    def embedder_spec(self) -> str:
+        """The embedder of this dataset (stored one if built, else the requested one)."""
+        return self._embedder_choice()[0]
+
+    def _embedder_choice(self) -> tuple[str, int]:
+        """`(spec, embed_dim)`, deciding between the stored dataset and the request.
+
+        Raises:
+            EmbedderMismatchError: an explicit request differs from the built dataset's.
+        """
+        if hasattr(self, "_choice"):
+            return self._choice
+        stored = None
+        metadata_path = epath.Path(self.data_path) / "metadata.json"
+        if metadata_path.exists():
+            stored = json.loads(metadata_path.read_text())
+        if stored and not self._explicit_spec:
+            self._choice = (stored["embedder"], int(stored["embed_dim"]))
+            return self._choice
+        embedder = load_embedder(self._requested_spec)
+        spec = embedder.spec
+        if stored and stored["embedder"] != spec:
+            raise EmbedderMismatchError(
+                f"{self.data_path} was built with embedder {stored['embedder']!r}, not {spec!r}: "
+                f"unset ${EMBEDDER_ENV} (or pass embedder={stored['embedder']!r}) to read it, or "
+                "use another --data_dir (or tfds build --overwrite) to build with the new one."
+            )
+        self._choice = (spec, int(embedder.embed_dim))
+        return self._choice
+
+    def video_features(self, class_names: Sequence[str] | None) -> tfds.features.FeaturesDict:
+        """The features of both builders, at the chosen embedder's width (see `video_features`)."""
+        return video_features(class_names, self._embedder_choice()[1])
+
+    def video_metadata(self) -> tfds.core.MetadataDict:
+        """`metadata.json`: the embedder, frame count and split rule (the report adds counts)."""
+        spec, embed_dim = self._embedder_choice()
+        return tfds.core.MetadataDict(
+            embedder=spec,
+            embed_dim=embed_dim,
+            num_frames=self.builder_config.num_frames,
+            frame_index=FRAME_INDEX_RULE,
+            split_rule=SPLIT_RULE,
+        )
+
+    # -- generation -------------------------------------------------------------------------
+
+    def _download_and_prepare(self, dl_manager, download_config) -> None:
+        # Beam only when tfds build / DownloadConfig was given a runner or pipeline options;
+        # otherwise a plain generator, so building needs no apache-beam.
+        self._use_beam = bool(download_config.beam_runner or download_config.beam_options)
+        super()._download_and_prepare(dl_manager, download_config)
+        if self._listing is None:  # TFDS returned early (max_examples_per_split=0)
+            return
+        spec, embed_dim = self._embedder_choice()
+        summary = write_report(
+            self.data_path,  # still TFDS' temporary folder: the report is renamed with the data
+            header={
+                "dataset": self.name,
+                "config": self.builder_config.name,
+                "version": str(self.version),
+                "embedder": spec,
+                "embedder_fingerprint": embedder_fingerprint(spec),
+                "embed_dim": embed_dim,
+                "num_frames": self.builder_config.num_frames,
+                "class_names": self._listing.class_names,
+                "runner": "beam" if self._use_beam else "plain",
+            },
+            listing=self._listing,
+            assigned=self._assigned,
+            notes=self._split_notes,
+        )
+        self.info.metadata["build_summary"] = summary
+
+    def _post_download_and_prepare_hook(self) -> None:
+        summary = self.info.metadata.get("build_summary")
+        if summary:
+            print(
+                format_summary(f"{self.name}/{self.builder_config.name}", summary, self.data_path)
+            )
+
+    def video_split_generators(self, listing: VideoList) -> dict[str, Any]:
+        """Assigns splits, checks the cache and returns `{split: self._generate_examples(...)}`."""
+        spec, embed_dim = self._embedder_choice()
+        label_feature = self.info.features["label"]
+        if label_feature.num_classes is None:
+            label_feature.names = listing.class_names
+        elif list(label_feature.names) != list(listing.class_names):
+            raise VideoListError(
+                f"classes {listing.class_names} differ from {label_feature.names}."
+            )
+        fingerprint = embedder_fingerprint(spec)
+        self.info.metadata["embedder_fingerprint"] = fingerprint
+        self.info.metadata["class_names"] = list(listing.class_names)
+        self._job = EmbeddingJob(
+            spec=spec,
+            fingerprint=fingerprint,
+            embed_dim=embed_dim,
+            num_frames=self.builder_config.num_frames,
+            cache_root=str(default_cache_dir()),
+        )
+        self._job.cache.check()
+        self._listing = listing
+        self._assigned, self._split_notes = assign_splits(listing.videos)
+        for note in self._split_notes:
+            logger.warning("%s: %s", self.name, note)
+        return {
+            split: self._generate_examples(videos=self._assigned[split], split=split)
+            for split in SPLIT_NAMES
+        }
+
+    def video_examples(self, videos: Sequence[Video], split: str):
+        """A generator of `(key, example)`, or the equivalent Beam `PTransform`."""
+        status_path = os.fspath(epath.Path(self.data_path) / STATUS_FILE.format(split=split))
+        if self._use_beam:
+            return beam_examples(videos, self._job, split, status_path)
+        return plain_examples(videos, self._job, split, status_path)

@@ -1,0 +1,110 @@
+"""The build report: what became of every listed video, beside the dataset's records.
+
+Each split's generator writes its per-video statuses (`status_path`); `write_report` merges them
+into `build_report.json` / `build_report.csv` in TFDS' temporary dataset folder, so a finished
+dataset always has its report.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import json
+import os
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from etils import epath
+
+from vidcls_keras.datasets.listing import Video, VideoList
+from vidcls_keras.datasets.splits import SPLIT_RULE
+
+REPORT_JSON = "build_report.json"
+REPORT_CSV = "build_report.csv"
+REPORT_CSV_FIELDS = ("video_id", "label", "split", "status", "reason", "path")
+STATUS_FILE = "build_status-{split}.json"  # one per split, merged into the report at the end
+
+
+def write_status(rows: list[dict[str, str]], path: str) -> None:
+    """Writes one split's status rows (epath: under Beam the data_dir may be a bucket)."""
+    rows = sorted(rows, key=lambda row: row["video_id"])
+    epath.Path(path).write_text(json.dumps(rows, indent=1))
+
+
+def _count(rows: list[dict[str, str]], key: str) -> dict[str, int]:
+    return dict(sorted(collections.Counter(row[key] for row in rows).items()))
+
+
+def write_report(
+    folder: epath.PathLike,
+    *,
+    header: Mapping[str, Any],
+    listing: VideoList,
+    assigned: Mapping[str, Sequence[Video]],
+    notes: Sequence[str],
+) -> dict[str, Any]:
+    """Merges the per-split status files in `folder` into `build_report.json` / `.csv`.
+
+    Returns:
+        The report's `summary` (counts only), also stored in the dataset's metadata.
+    """
+    folder = epath.Path(folder)
+    rows, splits = [], {}
+    for split, videos in assigned.items():
+        path = folder / STATUS_FILE.format(split=split)
+        split_rows = json.loads(path.read_text()) if path.exists() else []
+        if path.exists():
+            path.unlink()
+        rows += split_rows
+        kept = [row for row in split_rows if row["status"] != "failed"]
+        splits[split] = {
+            "assigned": len(videos),
+            "examples": len(kept),
+            "failed": len(split_rows) - len(kept),
+            "assigned_per_class": _count([{"label": v.label} for v in videos], "label"),
+            "examples_per_class": _count(kept, "label"),
+        }
+    failed = [row for row in rows if row["status"] == "failed"]
+    statuses = _count(rows, "status")
+    summary = {
+        "listed": len(listing.videos) + sum(p["status"] == "missing" for p in listing.problems),
+        "missing": sum(p["status"] == "missing" for p in listing.problems),
+        "skipped_files": sum(p["status"] == "skipped" for p in listing.problems),
+        "failed": len(failed),
+        "examples": sum(s["examples"] for s in splits.values()),
+        "embedded": statuses.get("embedded", 0),
+        "from_cache": statuses.get("cached", 0),
+        "examples_per_split": {split: s["examples"] for split, s in splits.items()},
+    }
+    report = {
+        **header,
+        "summary": summary,
+        "split_rule": SPLIT_RULE,
+        "split_notes": list(notes),
+        "splits": splits,
+        "source": listing.source,
+        "failed": failed,
+        "missing": [p for p in listing.problems if p["status"] == "missing"],
+        "skipped": [p for p in listing.problems if p["status"] == "skipped"],
+    }
+    # No temp file needed: this folder is TFDS' temporary one until the dataset is complete.
+    (folder / REPORT_JSON).write_text(json.dumps(report, indent=1))
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=REPORT_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(failed + report["missing"] + report["skipped"])
+    (folder / REPORT_CSV).write_text(table.getvalue())
+    return summary
+
+
+def format_summary(name: str, summary: Mapping[str, Any], folder: os.PathLike | str) -> str:
+    """One line: examples per split, failures, missing videos, cache use, where the report is."""
+    per_split = ", ".join(f"{k} {v}" for k, v in summary["examples_per_split"].items())
+    return (
+        f"{name}: {summary['examples']} examples ({per_split}); {summary['failed']} failed to "
+        f"decode, {summary['missing']} missing, {summary['skipped_files']} files skipped; "
+        f"{summary['embedded']} embedded, {summary['from_cache']} from cache; report: "
+        f"{pathlib.Path(folder) / REPORT_JSON}"
+    )
