@@ -1,18 +1,20 @@
 """Zero-shot topic classification: CLIP text prompts vs mean frame embeddings, no training.
 
-    python -m vidcls_keras.zeroshot --dataset youtube_videos/frames100 \\
-        --labels food "art and music" travel history --split test --output-dir runs/zeroshot
+The library behind `python -m vidcls_keras.zeroshot` (the command line is in that module) and the
+`zero_shot` row of `vidcls_keras.experiments`:
+
+    zeroshot.zero_shot_metrics("youtube_videos/frames100", ["food", "art and music", ...])
 
 Each label becomes a few prompts ("a video about {label}.", "a photo of {label}.", ...). The
 prompts are embedded by the CLIP text tower, each embedding is L2-normalized, the label's
 embeddings are averaged and the average normalized again: CLIP's prompt ensembling. Each video is
-its mean frame embedding (`search.mean_frame_embedding`: frames L2-normalized, averaged,
+its mean frame embedding (`index.mean_frame_embedding`: frames L2-normalized, averaged,
 normalized), and is assigned the label with the highest cosine similarity.
 
-`--labels` are the texts for the dataset's classes, in the dataset's label order (youtube_videos:
-food, art_music, travel, history), so "art and music" can stand for `art_music`; without
-`--labels` the class names are used, underscores as spaces. The text tower defaults to the image
-embedder recorded in the dataset's metadata: image and text towers must come from the same CLIP.
+The labels are the texts for the dataset's classes, in the dataset's label order (youtube_videos:
+food, art_music, travel, history), so "art and music" can stand for `art_music`; without labels
+the class names are used, underscores as spaces. The text tower defaults to the image embedder
+recorded in the dataset's metadata: image and text towers must come from the same CLIP.
 
 Metrics are `evaluate.classification_report`'s (scikit-learn accuracy, f1-micro, f1-macro, ...)
 on logits = 100 x cosine similarity (CLIP's learned logit scale, exp(4.6052) = 100).
@@ -20,19 +22,22 @@ on logits = 100 x cosine similarity (CLIP's learned logit scale, exp(4.6052) = 1
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import pathlib
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from vidcls_keras.retrieval import search  # noqa: E402
+from vidcls_keras import files
+from vidcls_keras.errors import VidclsError
+from vidcls_keras.retrieval.index import (
+    VideoIndex,
+    class_name_query,
+    l2_normalize,
+    load_video_index,
+    resolve_text_embedder,
+)
 
 DEFAULT_TEMPLATES = (
     "a video about {label}.",
@@ -44,7 +49,7 @@ DEFAULT_TEMPLATES = (
 LOGIT_SCALE = 100.0  # OpenAI CLIP's exp(logit_scale)
 
 
-class ZeroShotError(ValueError):
+class ZeroShotError(VidclsError):
     """Labels or templates that cannot be used for zero-shot classification."""
 
 
@@ -76,7 +81,7 @@ def class_text_embeddings(
     """One unit embedding per label: prompts embedded, normalized, averaged, normalized.
 
     Args:
-        text_embedder: a `clip_text.TextEmbedder` (anything with `embed(list[str]) -> (n, D)`).
+        text_embedder: a `clip.text.TextEmbedder` (anything with `embed(list[str]) -> (n, D)`).
         labels: C label texts.
         templates: prompt templates with a `{label}` placeholder.
 
@@ -84,9 +89,9 @@ def class_text_embeddings(
         float32 `(C, D)`, rows of unit norm.
     """
     texts = prompts(labels, templates)
-    embeddings = search.l2_normalize(text_embedder.embed(texts))
+    embeddings = l2_normalize(text_embedder.embed(texts))
     per_label = embeddings.reshape(len(labels), len(templates), -1).mean(axis=1)
-    return search.l2_normalize(per_label)
+    return l2_normalize(per_label)
 
 
 def zero_shot_logits(video_embeddings: np.ndarray, class_embeddings: np.ndarray) -> np.ndarray:
@@ -99,8 +104,8 @@ def zero_shot_logits(video_embeddings: np.ndarray, class_embeddings: np.ndarray)
     Returns:
         float32 `(N, C)`; the argmax over C is the prediction.
     """
-    videos = search.l2_normalize(video_embeddings)
-    classes = search.l2_normalize(class_embeddings)
+    videos = l2_normalize(video_embeddings)
+    classes = l2_normalize(class_embeddings)
     return (LOGIT_SCALE * videos @ classes.T).astype(np.float32)
 
 
@@ -112,7 +117,7 @@ def zero_shot_metrics(
     data_dir: str | None = None,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     text_embedder: Any = None,
-    index: search.VideoIndex | None = None,
+    index: VideoIndex | None = None,
 ) -> dict[str, Any]:
     """Zero-shot classification metrics of a dataset split (what the experiments table calls).
 
@@ -124,7 +129,7 @@ def zero_shot_metrics(
         data_dir: TFDS data_dir it was built in (None: TFDS' default).
         templates: prompt templates with a `{label}` placeholder.
         text_embedder: a `TextEmbedder`, a spec string, or None for the dataset's recorded one.
-        index: a `search.VideoIndex` already loaded (else loaded, cached, by `search`).
+        index: a `VideoIndex` already loaded (else loaded, cached, by `index.load_video_index`).
 
     Returns:
         `evaluate.classification_report`'s dict (`num_examples`, `loss`, `accuracy`, `f1_micro`,
@@ -137,17 +142,17 @@ def zero_shot_metrics(
     """
     from vidcls_keras.training import evaluate
 
-    index = index if index is not None else search.load_video_index(dataset, split, data_dir)
+    index = index if index is not None else load_video_index(dataset, split, data_dir)
     names = list(index.label_names)
     if labels is None:
-        labels = [search.class_name_query(name) for name in names]
+        labels = [class_name_query(name) for name in names]
     labels = list(labels)
     if len(labels) != len(names):
         raise ZeroShotError(
             f"{len(labels)} labels {list(labels)} for {len(names)} classes {names}: give one "
             "label text per class, in this order."
         )
-    embedder = search.resolve_text_embedder(text_embedder, index)
+    embedder = resolve_text_embedder(text_embedder, index)
     class_embeddings = class_text_embeddings(embedder, labels, templates)
     logits = zero_shot_logits(index.embeddings, class_embeddings)
     one_hot = np.eye(len(names), dtype=np.float32)[index.labels]
@@ -180,67 +185,9 @@ def experiment_run(config: Any) -> dict[str, Any]:
         `<output_dir>/metrics.json`.
     """
     metrics = zero_shot_metrics(config.dataset, split="test", data_dir=config.data_dir)
-    output_dir = pathlib.Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     result = {"test": metrics}
-    (output_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    files.atomic_write_text(
+        pathlib.Path(config.output_dir) / "metrics.json",
+        json.dumps(result, indent=2, ensure_ascii=False),
+    )
     return result
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vidcls_keras.zeroshot",
-        description="Zero-shot topic classification of a TFDS video dataset with CLIP prompts.",
-    )
-    parser.add_argument("--dataset", required=True, help="TFDS name or name/config")
-    parser.add_argument("--data-dir", default=None, help="TFDS data_dir it was built in")
-    parser.add_argument(
-        "--labels",
-        nargs="+",
-        default=None,
-        help="one text per class, in the dataset's label order (default: the class names, "
-        "underscores as spaces)",
-    )
-    parser.add_argument("--split", default="test", help="split name or expression (test)")
-    parser.add_argument(
-        "--templates",
-        nargs="+",
-        default=list(DEFAULT_TEMPLATES),
-        help="prompt templates with a {label} placeholder (default: 5 video/photo prompts)",
-    )
-    parser.add_argument(
-        "--text-embedder",
-        default=None,
-        help="text tower spec (default: the image embedder recorded in the dataset's metadata)",
-    )
-    parser.add_argument("--output-dir", default=None, help="write metrics.json there")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        metrics = zero_shot_metrics(
-            args.dataset,
-            args.labels,
-            split=args.split,
-            data_dir=args.data_dir,
-            templates=args.templates,
-            text_embedder=args.text_embedder,
-        )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"zero-shot {args.dataset} [{args.split}], {metrics['num_examples']} videos")
-    print(f"f1-micro {metrics['f1_micro']:.4f}")
-    print(f"f1-macro {metrics['f1_macro']:.4f}")
-    print(f"accuracy {metrics['accuracy']:.4f}")
-    if args.output_dir:
-        output_dir = pathlib.Path(args.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
