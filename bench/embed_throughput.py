@@ -9,8 +9,9 @@ Measures, in one run:
    few calls -> GFLOP/s; the ceiling in frames/s is that divided by the encoder's GFLOP per
    224 px frame (8.82 for ViT-B/32, computed from the sizes below);
 2. the encoder alone (`FrameEmbedder.embed_batch`) at each `--batch-sizes`, in frames/s;
-3. end to end: `vidcls_keras.embed.embed_videos`, the code path of the CLI and the dataset
-   builders (decoding and preprocessing in a thread, overlapped with the encoder), over the real
+3. end to end: `vidcls_keras.embedding.pipeline.embed_videos`, the one path of the CLI, the
+   dataset builders and predict (decoding and preprocessing in a thread, overlapped with the
+   encoder; each video in `encoder_batch_size(--frames)`-frame calls), over the real
    clips in ../shared/data/videos, in frames/s, with each stage's share of the time and the
    ratio to the ceiling.
 
@@ -35,7 +36,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vidcls_keras.clip import image as clip  # noqa: E402
-from vidcls_keras.embedding import pipeline as embed  # noqa: E402
+from vidcls_keras.embedding import pipeline  # noqa: E402
 from vidcls_keras.video import VIDEO_EXTENSIONS  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -114,12 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-sizes", default="8,16,32,64", help="encoder-only batch sizes to measure"
     )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=clip.DEFAULT_BATCH_SIZE,
-        help=f"batch size of the end-to-end run (default {clip.DEFAULT_BATCH_SIZE})",
-    )
     parser.add_argument("--workers", type=int, default=1, help="decoding threads")
     parser.add_argument("--encoder-frames", type=int, default=128, help="frames per batch size")
     parser.add_argument("--matmul-size", type=int, default=4096)
@@ -162,22 +157,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_cpu_s / ceiling_per_cpu_s:.2f} of ceiling]"
         )
 
-    embedder.batch_size = args.batch_size
-    np.asarray(embedder.embed_batch(np.zeros((args.batch_size, 224, 224, 3), np.float32)))
-    stats = embed.PipelineStats()
+    batch_size = pipeline.encoder_batch_size(args.frames)
+    pipeline.embed_pixels(embedder, np.zeros((batch_size, 224, 224, 3), np.float32), args.frames)
+    stats = pipeline.PipelineStats()
     with Timer() as timer:
-        for _ in embed.embed_videos(
+        for _ in pipeline.embed_videos(
             embedder, paths * args.repeat, args.frames, workers=args.workers, stats=stats
         ):
             pass
     rate, per_cpu_s = stats.frames / timer.wall_s, stats.frames / timer.cpu_s
-    stages = {"decode": stats.decode_s, "preprocess": stats.preprocess_s, "embed": stats.embed_s}
+    stages = {"decode + preprocess": stats.load_s, "embed": stats.embed_s}
     total = sum(stages.values())
     shares = ", ".join(
         f"{name} {seconds / total:.0%} ({seconds:.1f} s)" for name, seconds in stages.items()
     )
     print(
-        f"end to end (embed_videos, batch {args.batch_size}, {args.workers} worker(s)): "
+        f"end to end (embed_videos, batch {batch_size}, {args.workers} worker(s)): "
         f"{stats.videos} videos ({stats.failed} failed), {stats.frames} frames in "
         f"{timer.wall_s:.1f} s = {rate:.1f} frames/s = {rate / ceiling:.2f} of ceiling"
         f"  [CPU time: {per_cpu_s * cores:.1f} frames/s = "

@@ -53,7 +53,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 
 from vidcls_keras import data  # noqa: E402
 from vidcls_keras.clip import image as clip
-from vidcls_keras.datasets import core as tfds_videos
+from vidcls_keras.datasets.features import video_features  # noqa: E402
 from vidcls_keras.models import build_model  # noqa: E402
 from vidcls_keras.training import trainer as train
 
@@ -81,7 +81,7 @@ class BenchVideos(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds_videos.video_features(LABELS, EMBED_DIM),
+            features=video_features(LABELS, EMBED_DIM),
             metadata=tfds.core.MetadataDict(
                 embedder="tiny:0", embed_dim=EMBED_DIM, num_frames=NUM_FRAMES
             ),

@@ -1,6 +1,6 @@
 """Writes `dummy_data/` for the builder test: 2 classes x 3 tiny MP4s (about 2.5 KB each).
 
-    python builders/video_folder/make_dummy_data.py
+    python -m vidcls_keras.datasets.video_folder.make_dummy_data
 
 Each clip is 64x48, 10 fps, 8-14 frames of a flat colour with a moving white square, written
 with OpenCV's `mp4v` encoder (MPEG-4 Part 2), which every OpenCV build can write and read.

@@ -1,6 +1,6 @@
 """Writes `dummy_data/` for the builder test: a small `youtube.csv` and tiny MP4s for it.
 
-    python builders/youtube_videos/make_dummy_data.py
+    python -m vidcls_keras.datasets.youtube_videos.make_dummy_data
 
 Layout as `python -m vidcls_keras.download` leaves it: `videos/<category>/<id>.mp4`. The CSV
 lists 2 videos per category that are on disk, 1 that is not (reported as missing), a
