@@ -1,4 +1,4 @@
-"""Tests for vidcls_keras.experiments: the sweep over configurations and seeds, and its summary."""
+"""Tests for vidcls_keras.training.experiments (and its command): the sweep over configurations and seeds, and its summary."""
 
 import dataclasses
 import os
@@ -9,12 +9,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-# The tiny on-disk TFDS dataset of test_train (pytest puts tests/ on sys.path).
-from test_train import TINY_DATASET, build_tiny_dataset  # noqa: E402
+# The tiny on-disk TFDS dataset (pytest puts this folder on sys.path).
+from tiny_videos import TINY_DATASET, build_tiny_dataset  # noqa: E402
 
+from vidcls_keras.experiments import main as experiments_main  # noqa: E402
 from vidcls_keras.models import MODELS  # noqa: E402
 from vidcls_keras.training import experiments  # noqa: E402
-from vidcls_keras.training import trainer as train  # noqa: E402
+from vidcls_keras.training.config import TrainConfig  # noqa: E402
 
 
 def test_the_six_rows_are_the_originals():
@@ -32,7 +33,7 @@ def test_the_six_rows_are_the_originals():
         "frame_mixup": 0.867,
     }
     for experiment in experiments.EXPERIMENTS:
-        config = dataclasses.replace(train.TrainConfig(), **experiment.overrides)
+        config = dataclasses.replace(TrainConfig(), **experiment.overrides)
         assert config.model in MODELS
         assert config.mixup == experiment.name.endswith("_mixup")
 
@@ -40,7 +41,7 @@ def test_the_six_rows_are_the_originals():
 def test_cli_two_seeds_one_epoch_on_tiny_data(tmp_path):
     data_dir = build_tiny_dataset(tmp_path / "tfds")
     output_dir = tmp_path / "sweep"
-    status = experiments.main(
+    status = experiments_main(
         ["--dataset", TINY_DATASET, "--data-dir", str(data_dir), "--output-dir", str(output_dir)]
         + ["--seeds", "0", "1", "--epochs", "1", "--batch-size", "4", "--verbose", "0"]
         + ["--only", "mean", "mean_mixup"]
@@ -69,7 +70,7 @@ def test_cli_two_seeds_one_epoch_on_tiny_data(tmp_path):
     assert "| 0.977 |" in markdown and " ± " in markdown
 
     # A rerun does not silently replace finished runs.
-    again = experiments.main(
+    again = experiments_main(
         ["--dataset", TINY_DATASET, "--data-dir", str(data_dir), "--output-dir", str(output_dir)]
         + ["--seeds", "0", "--epochs", "1", "--batch-size", "4", "--verbose", "0", "--only", "mean"]
     )
@@ -90,7 +91,7 @@ def test_a_new_row_with_its_own_runner_and_the_original_protocol(tmp_path):
     rows = [
         experiments.Experiment("zero_shot", "zero-shot CLIP", {"model": "mean"}, None, zero_shot)
     ]
-    base = train.TrainConfig(dataset="tiny/x", epochs=3, original_protocol=True, verbose=0)
+    base = TrainConfig(dataset="tiny/x", epochs=3, original_protocol=True, verbose=0)
     results = experiments.run_experiments(base, [0, 1, 2], tmp_path, experiments=rows)
 
     assert [result.seed for result in results] == [0, 1, 2]
@@ -107,8 +108,8 @@ def test_a_new_row_with_its_own_runner_and_the_original_protocol(tmp_path):
     assert "| zero-shot CLIP | 3 | 0.600 ± 0.100 | 0.500 ± 0.100 | — | — |" in markdown
 
 
-def test_bad_requests_are_refused(tmp_path, capsys):
-    assert experiments.main(["--only", "nope", "--output-dir", str(tmp_path)]) == 2
-    assert "unknown configuration(s) ['nope']" in capsys.readouterr().err
+def test_bad_requests_are_refused(tmp_path):
+    with pytest.raises(experiments.ExperimentsError, match="unknown configuration"):
+        experiments.run_experiments(TrainConfig(), [0], tmp_path, only=["nope"])
     with pytest.raises(experiments.ExperimentsError, match="distinct"):
-        experiments.run_experiments(train.TrainConfig(), [1, 1], tmp_path)
+        experiments.run_experiments(TrainConfig(), [1, 1], tmp_path)

@@ -5,6 +5,7 @@
                                                              per-class report, confusion matrix
     plot_history          keras History dict              -> training-curve PNG
     plot_confusion_matrix confusion matrix                -> PNG
+    ValidationMetrics     a Keras callback: validation scores in every epoch's logs
 
 Metrics are scikit-learn's. For single-label classification, f1-micro (the original project's
 metric) equals accuracy: every wrong prediction is one false positive and one false negative. Both
@@ -251,3 +252,32 @@ def plot_confusion_matrix(
     path = pathlib.Path(path)
     figure.savefig(path, dpi=100)
     return path
+
+
+class ValidationMetrics(keras.callbacks.Callback):
+    """Evaluates a split at the end of every epoch and adds `val_*` entries to the epoch logs.
+
+    Adds `val_loss` (mean cross-entropy), `val_accuracy` (= f1-micro for single-label data) and
+    `val_f1_macro`, computed with `classification_report` (scikit-learn). Put it first in
+    the callback list: callbacks after it (EarlyStopping, CSVLogger, TensorBoard, the progress
+    bar) see these entries. Unlike `fit(validation_data=...)`, the last short batch is padded,
+    so it also runs under `DataParallel` and gives the same numbers there.
+
+    Args:
+        dataset: batched `(inputs, one_hot_labels)`, not shuffled.
+        label_names: class names in label order.
+        batch_size: the dataset's batch size.
+    """
+
+    def __init__(self, dataset: tf.data.Dataset, label_names: Sequence[str], batch_size: int):
+        super().__init__()
+        self.dataset = dataset
+        self.label_names = list(label_names)
+        self.batch_size = batch_size
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logits, labels = predict_logits(self.model, self.dataset, batch_size=self.batch_size)
+        report = classification_report(logits, labels, self.label_names)
+        if logs is not None:
+            for name in ("loss", "accuracy", "f1_macro"):
+                logs[f"val_{name}"] = report[name]

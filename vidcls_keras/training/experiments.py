@@ -4,6 +4,11 @@
         --output-dir runs/experiments
     python -m vidcls_keras.experiments ... --original-protocol     # the original's data amounts
     python -m vidcls_keras.experiments ... --only mean transformer  # a subset of the rows
+    python -m vidcls_keras.experiments ... --rng philox4x32          # any of train's flags
+
+`run_experiments(TrainConfig(...), seeds, output_dir)` is the library call; the command line
+(`vidcls_keras/experiments.py`) takes train's flags, generated from the same `TrainConfig`, except
+those each row sets (`--model`, `--mixup`) or the sweep does (`--seed` -> `--seeds`).
 
 Every (configuration, seed) pair is one `vidcls_keras.train` run in `<output-dir>/<name>/seed_<k>/`
 (all of train's outputs). The summary goes to `<output-dir>`:
@@ -23,11 +28,9 @@ third decimal. f1-micro equals accuracy for single-label data; f1-macro weighs c
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import pathlib
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,8 +38,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vidcls_keras.errors import VidclsError
 from vidcls_keras.retrieval import zeroshot
-from vidcls_keras.training import trainer as train
+from vidcls_keras.training import trainer
+from vidcls_keras.training.config import TrainConfig
 
 RUNS_FILENAME = "runs.csv"
 RESULTS_CSV_FILENAME = "results.csv"
@@ -51,10 +56,10 @@ class Experiment:
     Attributes:
         name: short identifier, also the run folder's name ("transformer_mixup").
         description: the row's label in the table and chart ("transformer + mixup").
-        overrides: `train.TrainConfig` fields this row sets (e.g. `{"model": "mean"}`); the
+        overrides: `TrainConfig` fields this row sets (e.g. `{"model": "mean"}`); the
             command line's settings (epochs, batch size, ...) fill in the rest.
         original_f1_micro: the original project's reported test f1-micro, or None.
-        run: trains and evaluates one `TrainConfig`, returning `train.train`'s metrics dict
+        run: trains and evaluates one `TrainConfig`, returning `trainer.train`'s metrics dict
             (at least `{"test": {"f1_micro", "f1_macro", "accuracy", "loss"}}`).
     """
 
@@ -62,7 +67,7 @@ class Experiment:
     description: str
     overrides: Mapping[str, Any]
     original_f1_micro: float | None = None
-    run: Callable[[train.TrainConfig], dict[str, Any]] = train.train
+    run: Callable[[TrainConfig], dict[str, Any]] = trainer.train
 
 
 # The original's numbers: test f1-micro on its 173 test videos (README of
@@ -84,7 +89,7 @@ EXPERIMENTS: list[Experiment] = [
 ]
 
 
-class ExperimentsError(ValueError):
+class ExperimentsError(VidclsError):
     """An invalid request: unknown configuration name, no seeds, duplicate seeds."""
 
 
@@ -113,7 +118,7 @@ def _select(names: Sequence[str] | None, experiments: Sequence[Experiment]) -> l
 
 
 def run_experiments(
-    base: train.TrainConfig,
+    base: TrainConfig,
     seeds: Sequence[int],
     output_dir: str | pathlib.Path,
     *,
@@ -135,7 +140,7 @@ def run_experiments(
 
     Raises:
         ExperimentsError: unknown names in `only`, or no / repeated seeds.
-        train.TrainError: a run that cannot start (dataset not built, ...).
+        training.config.TrainError: a run that cannot start (dataset not built, ...).
     """
     selected = _select(only, experiments)
     if not seeds or len(set(seeds)) != len(seeds):
@@ -227,7 +232,7 @@ def _write_csv(path: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
 def write_summary(
     results: Sequence[RunResult],
     experiments: Sequence[Experiment],
-    base: train.TrainConfig,
+    base: TrainConfig,
     output_dir: str | pathlib.Path,
 ) -> list[dict[str, Any]]:
     """Writes `runs.csv`, `results.csv`, `results.md` and `results.png` into `output_dir`.
@@ -304,69 +309,3 @@ def plot_results(rows: Sequence[Mapping[str, Any]], path: str | pathlib.Path) ->
     path = pathlib.Path(path)
     figure.savefig(path, dpi=100)
     return path
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of `python -m vidcls_keras.experiments`."""
-    defaults = train.TrainConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m vidcls_keras.experiments",
-        description="Run the original's six configurations (and the extra rows) over several seeds and compare "
-        "with its reported test f1-micro.",
-    )
-    parser.add_argument("--dataset", default=defaults.dataset, help="built TFDS NAME[/CONFIG]")
-    parser.add_argument("--data-dir", default=defaults.data_dir, help="the tfds build --data_dir")
-    parser.add_argument("--output-dir", default="runs/experiments", help="default: %(default)s")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        metavar="NAME",
-        help=f"run these configurations only, among {[e.name for e in EXPERIMENTS]}",
-    )
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--alpha", type=float, default=defaults.alpha, help="mixup alpha")
-    parser.add_argument("--max-frames", type=int, default=None)
-    parser.add_argument(
-        "--original-protocol",
-        action="store_true",
-        help="train on train+validation for the fixed epochs, no model selection (the original)",
-    )
-    parser.add_argument(
-        "--data-parallel", choices=train.DATA_PARALLEL_CHOICES, default=defaults.data_parallel
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier runs' outputs")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns 0 on success and 2 when the sweep cannot start."""
-    arguments = build_parser().parse_args(argv)
-    base = train.TrainConfig(
-        dataset=arguments.dataset,
-        data_dir=arguments.data_dir,
-        epochs=arguments.epochs,
-        batch_size=arguments.batch_size,
-        learning_rate=arguments.learning_rate,
-        alpha=arguments.alpha,
-        max_frames=arguments.max_frames,
-        original_protocol=arguments.original_protocol,
-        data_parallel=arguments.data_parallel,
-        overwrite=arguments.overwrite,
-        verbose=arguments.verbose,
-    )
-    try:
-        run_experiments(base, arguments.seeds, arguments.output_dir, only=arguments.only)
-    except (ExperimentsError, train.TrainError) as error:
-        print(f"python -m vidcls_keras.experiments: error: {error}", file=sys.stderr)
-        return 2
-    summary = pathlib.Path(arguments.output_dir) / RESULTS_MD_FILENAME
-    print(summary.read_text(encoding="utf-8"))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,8 +5,9 @@
     python -m vidcls_keras.train --model mean --mixup --alpha 0.4 --seed 1 ...
     python -m vidcls_keras.train --model frame --original-protocol ...
 
-The defaults are the original project's: 10 epochs, batch 16, Adam at 1e-3, mixup alpha 0.4,
-soft-target categorical cross-entropy on logits. What differs, on purpose:
+`train(TrainConfig(...))` is the library call; the flags are `TrainConfig`'s fields
+(`training.config`). The defaults are the original project's: 10 epochs, batch 16, Adam at 1e-3,
+mixup alpha 0.4, soft-target categorical cross-entropy on logits. What differs, on purpose:
 
 - Model selection on `validation`. Every epoch the model is evaluated on the validation split;
   at the end the weights of the epoch with the lowest validation loss (mean cross-entropy; ties
@@ -23,11 +24,12 @@ soft-target categorical cross-entropy on logits. What differs, on purpose:
   unless `XLA_FLAGS=--xla_gpu_deterministic_ops=true`), or between one device and a
   data-parallel run (different reduction order: equal within float tolerance, tested).
 
-Outputs in `--output-dir`: `model.keras` (the head: `vidcls_keras.predict` loads it),
-`config.json` (every argument + dataset, label names, `max_frames`, embedder spec),
-`metrics.json` (validation and test: loss, accuracy, f1-micro, f1-macro, per-class report,
-confusion matrix), `history.csv` (`keras.callbacks.CSVLogger`), `tensorboard/`
-(`keras.callbacks.TensorBoard`), `training_curves.png`, `confusion_matrix.png` (test).
+Outputs in `--output-dir` (names in `training.artifacts`): `model.keras` (the head:
+`vidcls_keras.predict` loads it), `config.json` (every argument + dataset, label names,
+`max_frames`, the dataset's `num_frames` per video, embedder spec), `metrics.json` (validation and
+test: loss, accuracy, f1-micro, f1-macro, per-class report, confusion matrix), `history.csv`
+(`keras.callbacks.CSVLogger`), `tensorboard/` (`keras.callbacks.TensorBoard`),
+`training_curves.png`, `confusion_matrix.png` (test).
 
 More than one device (`len(jax.devices()) > 1`, or `--data-parallel on`): the model is trained
 with `keras.distribution.DataParallel` (weights replicated, every batch split across devices).
@@ -37,16 +39,13 @@ dropped each epoch (evaluation pads its last batch instead, see `evaluate.predic
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import importlib.util
 import inspect
-import json
 import logging
 import pathlib
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -59,144 +58,30 @@ import tensorflow as tf
 
 import vidcls_keras
 from vidcls_keras import data
+from vidcls_keras._compat import jax_prng
 from vidcls_keras.models import MODELS, build_model
-from vidcls_keras.training import evaluate
+from vidcls_keras.training import artifacts, evaluate
+from vidcls_keras.training.artifacts import (  # noqa: F401 (also importable from here)
+    CONFIG_FILENAME,
+    CONFUSION_FILENAME,
+    CURVES_FILENAME,
+    HISTORY_FILENAME,
+    METRICS_FILENAME,
+    MODEL_FILENAME,
+    OUTPUT_FILENAMES,
+    TENSORBOARD_DIRNAME,
+)
+from vidcls_keras.training.config import (  # noqa: F401 (also importable from here)
+    DATA_PARALLEL_CHOICES,
+    RNG_CHOICES,
+    TrainConfig,
+    TrainError,
+)
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILENAME = "model.keras"
-CONFIG_FILENAME = "config.json"
-METRICS_FILENAME = "metrics.json"
-HISTORY_FILENAME = "history.csv"
-TENSORBOARD_DIRNAME = "tensorboard"
-CURVES_FILENAME = "training_curves.png"
-CONFUSION_FILENAME = "confusion_matrix.png"
-OUTPUT_FILENAMES = (MODEL_FILENAME, CONFIG_FILENAME, METRICS_FILENAME, HISTORY_FILENAME)
-
 # Model selection: lowest validation loss (see the module docstring for why not f1).
 SELECTION_MONITOR = "val_loss"
-DATA_PARALLEL_CHOICES = ("auto", "on", "off")
-# JAX PRNG implementations whose keys have the shape of Keras's seed state (two uint32); the
-# first, JAX's own default, is ours. Philox (counter-based, as tf.random's stateless ops and
-# cuRAND) draws the transformer's 7 million dropout bits per step about ten times faster on
-# CPU, which made its step about 5% faster on 2 cores (bench/transformer_step_floor.py); but JAX
-# 0.10 cannot compile it over sharded arrays (its `mulhi` fails to lower), so not with
-# DataParallel.
-RNG_CHOICES = ("threefry2x32", "philox4x32")
-
-
-class TrainError(ValueError):
-    """A training run that cannot start: bad argument, dataset not built, wrong backend."""
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a training run; `config.json` records it.
-
-    Attributes:
-        model: a key of `vidcls_keras.models.MODELS` ("mean", "transformer", "frame").
-        dataset: a built TFDS dataset, `"name"` or `"name/config"` (e.g.
-            "youtube_videos/frames100").
-        data_dir: the `--data_dir` the dataset was built into; None for TFDS' default.
-        output_dir: where the model, config, metrics and plots are written.
-        mixup: train on mixup batches (two shuffled streams, one Beta(alpha, alpha) weight).
-        alpha: the mixup Beta parameter (the original's 0.4).
-        epochs: training epochs.
-        batch_size: examples per training step (and per evaluation batch).
-        learning_rate: Adam's learning rate (PyTorch's Adam default, 1e-3, as the original).
-        seed: seeds weight initialisation, dropout, shuffling and mixup.
-        max_frames: frame slots per video; None uses the dataset's frames per video.
-        original_protocol: train on train+validation for exactly `epochs`, keep the last
-            weights (no model selection), as the original did.
-        data_parallel: "auto" (DataParallel when there is more than one device), "on", "off".
-        rng: the JAX PRNG implementation behind Keras's random draws (weight initialisation,
-            dropout) during the run, one of `RNG_CHOICES`; set with `jax.default_prng_impl`
-            for the run only. Another choice gives another random stream, as deterministic.
-            "philox4x32" is faster on CPU and works on one device only (not DataParallel).
-        overwrite: replace the outputs of an earlier run in `output_dir`.
-        verbose: Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.
-    """
-
-    model: str = "mean"
-    dataset: str = "youtube_videos/frames100"
-    data_dir: str | None = None
-    output_dir: str = "runs/train"
-    mixup: bool = False
-    alpha: float = 0.4
-    epochs: int = 10
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    seed: int = 0
-    max_frames: int | None = None
-    original_protocol: bool = False
-    data_parallel: str = "auto"
-    rng: str = RNG_CHOICES[0]
-    overwrite: bool = False
-    verbose: int = 1
-
-    def validate(self) -> None:
-        """Raises `TrainError` naming the first invalid field and what would be valid."""
-        if self.model not in MODELS:
-            raise TrainError(
-                f"--model {self.model!r} is not a model: choose one of {sorted(MODELS)}."
-            )
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise TrainError(
-                    f"--{name.replace('_', '-')} must be a positive int, got {value!r}."
-                )
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise TrainError(f"--seed must be a non-negative int, got {self.seed!r}.")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise TrainError(
-                f"--max-frames must be a positive int or unset, got {self.max_frames!r}."
-            )
-        if not self.learning_rate > 0:
-            raise TrainError(f"--learning-rate must be > 0, got {self.learning_rate!r}.")
-        if self.mixup and not self.alpha > 0:
-            raise TrainError(
-                f"--alpha must be > 0 with --mixup (0.4 in the original), got {self.alpha!r}."
-            )
-        if self.data_parallel not in DATA_PARALLEL_CHOICES:
-            raise TrainError(
-                f"--data-parallel must be one of {DATA_PARALLEL_CHOICES}, got {self.data_parallel!r}."
-            )
-        if self.rng not in RNG_CHOICES:
-            raise TrainError(f"--rng must be one of {RNG_CHOICES}, got {self.rng!r}.")
-        if self.verbose not in (0, 1, 2):
-            raise TrainError(f"--verbose must be 0, 1 or 2, got {self.verbose!r}.")
-
-
-class ValidationMetrics(keras.callbacks.Callback):
-    """Evaluates a split at the end of every epoch and adds `val_*` entries to the epoch logs.
-
-    Adds `val_loss` (mean cross-entropy), `val_accuracy` (= f1-micro for single-label data) and
-    `val_f1_macro`, computed with `evaluate.classification_report` (scikit-learn). Put it first in
-    the callback list: callbacks after it (EarlyStopping, CSVLogger, TensorBoard, the progress
-    bar) see these entries. Unlike `fit(validation_data=...)`, the last short batch is padded,
-    so it also runs under `DataParallel` and gives the same numbers there.
-
-    Args:
-        dataset: batched `(inputs, one_hot_labels)`, not shuffled.
-        label_names: class names in label order.
-        batch_size: the dataset's batch size.
-    """
-
-    def __init__(self, dataset: tf.data.Dataset, label_names: Sequence[str], batch_size: int):
-        super().__init__()
-        self.dataset = dataset
-        self.label_names = list(label_names)
-        self.batch_size = batch_size
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logits, labels = evaluate.predict_logits(
-            self.model, self.dataset, batch_size=self.batch_size
-        )
-        report = evaluate.classification_report(logits, labels, self.label_names)
-        if logs is not None:
-            for name in ("loss", "accuracy", "f1_macro"):
-                logs[f"val_{name}"] = report[name]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,10 +185,11 @@ def _distribution(config: TrainConfig) -> keras.distribution.Distribution | None
     use = config.data_parallel == "on" or (config.data_parallel == "auto" and len(devices) > 1)
     if not use:
         return None
-    if config.rng != RNG_CHOICES[0]:
+    problem = jax_prng.sharding_problem(config.rng)
+    if problem is not None:
         raise TrainError(
-            f"--rng {config.rng} cannot run data-parallel: JAX cannot compile it over sharded "
-            f"arrays. Use --rng {RNG_CHOICES[0]}, or --data-parallel off."
+            f"--rng {config.rng} cannot run data-parallel: {problem}. Use --rng "
+            f"{RNG_CHOICES[0]}, or --data-parallel off."
         )
     if config.batch_size % len(devices):
         raise TrainError(
@@ -347,10 +233,6 @@ def _prepare_output_dir(config: TrainConfig) -> pathlib.Path:
     return output_dir
 
 
-def _write_json(path: pathlib.Path, content: dict) -> None:
-    path.write_text(json.dumps(content, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-
-
 def train(config: TrainConfig) -> dict[str, Any]:
     """Trains, selects and tests one model; writes everything to `config.output_dir`.
 
@@ -380,25 +262,37 @@ def train(config: TrainConfig) -> dict[str, Any]:
         return _train(config, output_dir, distribution)
 
 
-def _train(
-    config: TrainConfig,
-    output_dir: pathlib.Path,
-    distribution: keras.distribution.Distribution | None,
-) -> dict[str, Any]:
-    # Fresh Keras state, then one seed for Python, NumPy, TF (tf.data) and Keras (init, dropout).
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(config.seed)
+@dataclasses.dataclass
+class _RunData:
+    """A run's dataset, read and batched: what the steps after loading need."""
 
-    train_split = "train+validation" if config.original_protocol else "train"
-    train_examples, info = _load(config, train_split)
-    test_examples, _ = _load(config, "test")
-    validation_examples = None if config.original_protocol else _load(config, "validation")[0]
+    info: Any  # tfds.core.DatasetInfo
+    facts: _DatasetFacts
+    max_frames: int
+    input_kind: str  # "frames" or "pixels"
+    model_arguments: dict[str, Any]
+    splits: dict[str, str | None]  # role -> TFDS split name ("train+validation" under the protocol)
+    train_batches: tf.data.Dataset
+    validation_batches: tf.data.Dataset | None
+    test_batches: tf.data.Dataset
 
+
+def _read_data(
+    config: TrainConfig, distribution: keras.distribution.Distribution | None
+) -> _RunData:
+    """Loads the splits, reads the dataset's facts, and batches every split for the model."""
+    splits = {
+        "train": "train+validation" if config.original_protocol else "train",
+        "validation": None if config.original_protocol else "validation",
+        "test": "test",
+    }
+    train_examples, info = _load(config, splits["train"])
     facts = _dataset_facts(info)
     max_frames = config.max_frames or facts.frames_per_video or _longest_video(train_examples)
     model_arguments, input_kind = _model_arguments(config.model, facts, max_frames)
 
-    def batches(examples: tf.data.Dataset, training: bool) -> tf.data.Dataset:
+    def batches(split: str, training: bool) -> tf.data.Dataset:
+        examples = train_examples if split == splits["train"] else _load(config, split)[0]
         return data.make_batches(
             examples,
             num_classes=facts.num_classes,
@@ -410,7 +304,7 @@ def _train(
             inputs=input_kind,
         )
 
-    train_batches = batches(train_examples, training=True)
+    train_batches = batches(splits["train"], training=True)
     if distribution is not None:
         num_devices = len(distribution.device_mesh.devices.flat)
         # A short last batch (e.g. 1 of 1,553 videos) cannot be split evenly over the devices:
@@ -418,15 +312,33 @@ def _train(
         train_batches = train_batches.filter(
             lambda inputs, labels: tf.shape(labels)[0] % num_devices == 0
         )
+    return _RunData(
+        info=info,
+        facts=facts,
+        max_frames=max_frames,
+        input_kind=input_kind,
+        model_arguments=model_arguments,
+        splits=splits,
+        train_batches=train_batches,
+        # One pipeline for every epoch's evaluation (its cache is filled once).
+        validation_batches=(
+            None if splits["validation"] is None else batches(splits["validation"], False)
+        ),
+        test_batches=batches(splits["test"], training=False),
+    )
 
-    validation_batches = None
+
+def _callbacks(
+    config: TrainConfig, run: _RunData, output_dir: pathlib.Path
+) -> tuple[list[keras.callbacks.Callback], keras.callbacks.EarlyStopping | None]:
+    """Validation metrics and model selection (when there is a validation split), then logs."""
     callbacks: list[keras.callbacks.Callback] = []
     selection = None
-    if validation_examples is not None:
-        # One pipeline for every epoch's evaluation (its cache is filled once).
-        validation_batches = batches(validation_examples, training=False)
+    if run.validation_batches is not None:
         callbacks.append(
-            ValidationMetrics(validation_batches, facts.label_names, config.batch_size)
+            evaluate.ValidationMetrics(
+                run.validation_batches, run.facts.label_names, config.batch_size
+            )
         )
         selection = keras.callbacks.EarlyStopping(
             monitor=SELECTION_MONITOR,
@@ -441,13 +353,29 @@ def _train(
             log_dir=str(output_dir / TENSORBOARD_DIRNAME), write_graph=False
         ),
     ]
+    return callbacks, selection
+
+
+def _train(
+    config: TrainConfig,
+    output_dir: pathlib.Path,
+    distribution: keras.distribution.Distribution | None,
+) -> dict[str, Any]:
+    """The run, in order: seed, data, fit, evaluate, write outputs."""
+    # Fresh Keras state, then one seed for Python, NumPy, TF (tf.data) and Keras (init, dropout).
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    run = _read_data(config, distribution)
+    callbacks, selection = _callbacks(config, run, output_dir)
 
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     with scope:
-        model = compile_model(build_model(config.model, **model_arguments), config.learning_rate)
+        model = compile_model(
+            build_model(config.model, **run.model_arguments), config.learning_rate
+        )
         start = time.perf_counter()
         history = model.fit(
-            train_batches,
+            run.train_batches,
             epochs=config.epochs,
             callbacks=callbacks,
             verbose=config.verbose,
@@ -455,19 +383,15 @@ def _train(
         )
         train_seconds = time.perf_counter() - start
 
-        validation_report = None
-        if validation_batches is not None:  # the selected epoch's validation scores
-            validation_report = evaluate.classification_report(
-                *evaluate.predict_logits(model, validation_batches, batch_size=config.batch_size),
-                facts.label_names,
-            )
-        # The test split, once, with the selected weights.
-        test_report = evaluate.classification_report(
-            *evaluate.predict_logits(
-                model, batches(test_examples, False), batch_size=config.batch_size
-            ),
-            facts.label_names,
+        def report(batches: tf.data.Dataset) -> dict[str, Any]:
+            logits, labels = evaluate.predict_logits(model, batches, batch_size=config.batch_size)
+            return evaluate.classification_report(logits, labels, run.facts.label_names)
+
+        # The selected epoch's validation scores, then the test split, once, with those weights.
+        validation_report = (
+            None if run.validation_batches is None else report(run.validation_batches)
         )
+        test_report = report(run.test_batches)
     model.save(output_dir / MODEL_FILENAME)
 
     best_epoch = None if selection is None else int(selection.best_epoch)
@@ -480,52 +404,10 @@ def _train(
         "validation": validation_report,
         "test": test_report,
     }
-    _write_json(output_dir / METRICS_FILENAME, metrics)
-    _write_json(
-        output_dir / CONFIG_FILENAME,
-        {
-            **dataclasses.asdict(config),
-            "dataset_name": facts.name,
-            "dataset_config": facts.config_name,
-            "dataset_version": facts.version,
-            "embedder_spec": facts.embedder_spec,
-            "label_names": facts.label_names,
-            "num_classes": facts.num_classes,
-            "embed_dim": facts.embed_dim,
-            "max_frames": max_frames,
-            "model_arguments": {k: v for k, v in model_arguments.items() if k != "image_encoder"},
-            "inputs": input_kind,
-            "splits": {
-                "train": train_split,
-                "validation": None if validation_examples is None else "validation",
-                "test": "test",
-            },
-            "num_examples": {
-                split: int(info.splits[split].num_examples)
-                for split in (train_split, "validation", "test")
-            },
-            "selection_monitor": metrics["selection"]["monitor"],
-            "data_parallel_devices": (
-                0 if distribution is None else len(distribution.device_mesh.devices.flat)
-            ),
-            "versions": {
-                "vidcls_keras": vidcls_keras.__version__,
-                "keras": keras.__version__,
-                "jax": jax.__version__,
-                "tensorflow": tf.__version__,
-            },
-        },
-    )
+    artifacts.write_json(output_dir / METRICS_FILENAME, metrics)
+    artifacts.write_json(output_dir / CONFIG_FILENAME, _run_record(config, run, distribution))
     title = f"{config.model}{' + mixup' if config.mixup else ''} (seed {config.seed})"
-    evaluate.plot_history(
-        history.history, output_dir / CURVES_FILENAME, best_epoch=best_epoch, title=title
-    )
-    evaluate.plot_confusion_matrix(
-        test_report["confusion_matrix"],
-        facts.label_names,
-        output_dir / CONFUSION_FILENAME,
-        title=f"test: {title}",
-    )
+    _plot(history.history, test_report, run.facts.label_names, output_dir, best_epoch, title)
     if config.verbose:
         print(
             f"{title}: trained {len(history.epoch)} epochs in {train_seconds:.1f} s"
@@ -536,72 +418,56 @@ def _train(
     return metrics
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of `python -m vidcls_keras.train`."""
-    defaults = TrainConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m vidcls_keras.train",
-        description="Train a video classifier on a built TFDS dataset of CLIP frame embeddings, "
-        "select the best epoch on validation loss, and evaluate the test split once.",
-    )
-    parser.add_argument("--model", choices=sorted(MODELS), default=defaults.model)
-    parser.add_argument(
-        "--dataset",
-        default=defaults.dataset,
-        help="built TFDS dataset, NAME or NAME/CONFIG (default: %(default)s)",
-    )
-    parser.add_argument("--data-dir", default=defaults.data_dir, help="the tfds build --data_dir")
-    parser.add_argument("--output-dir", default=defaults.output_dir, help="default: %(default)s")
-    parser.add_argument(
-        "--mixup",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.mixup,
-        help="train on mixup batches (default: off)",
-    )
-    parser.add_argument(
-        "--alpha", type=float, default=defaults.alpha, help="mixup Beta(alpha, alpha)"
-    )
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="Adam")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument(
-        "--max-frames", type=int, default=None, help="frame slots (default: the dataset's frames)"
-    )
-    parser.add_argument(
-        "--original-protocol",
-        action="store_true",
-        help="train on train+validation for the fixed epochs, no model selection (the original)",
-    )
-    parser.add_argument(
-        "--data-parallel",
-        choices=DATA_PARALLEL_CHOICES,
-        default=defaults.data_parallel,
-        help="keras.distribution.DataParallel; auto = when JAX sees more than one device",
-    )
-    parser.add_argument(
-        "--rng",
-        choices=RNG_CHOICES,
-        default=defaults.rng,
-        help="JAX PRNG behind weight init and dropout (default: %(default)s; philox4x32 is "
-        "faster on CPU, one device only)",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=defaults.verbose)
-    return parser
+def _run_record(
+    config: TrainConfig, run: _RunData, distribution: keras.distribution.Distribution | None
+) -> dict[str, Any]:
+    """The content of `config.json`: every setting, and the dataset facts prediction needs."""
+    facts = run.facts
+    return {
+        **dataclasses.asdict(config),
+        "dataset_name": facts.name,
+        "dataset_config": facts.config_name,
+        "dataset_version": facts.version,
+        "embedder_spec": facts.embedder_spec,
+        "label_names": facts.label_names,
+        "num_classes": facts.num_classes,
+        "embed_dim": facts.embed_dim,
+        "max_frames": run.max_frames,
+        # Frames per video the dataset sampled and embedded: prediction samples as many.
+        "num_frames": facts.frames_per_video,
+        "model_arguments": {k: v for k, v in run.model_arguments.items() if k != "image_encoder"},
+        "inputs": run.input_kind,
+        "splits": run.splits,
+        "num_examples": {
+            split: int(run.info.splits[split].num_examples)
+            for split in (run.splits["train"], "validation", "test")
+        },
+        "selection_monitor": None if run.validation_batches is None else SELECTION_MONITOR,
+        "data_parallel_devices": (
+            0 if distribution is None else len(distribution.device_mesh.devices.flat)
+        ),
+        "versions": {
+            "vidcls_keras": vidcls_keras.__version__,
+            "keras": keras.__version__,
+            "jax": jax.__version__,
+            "tensorflow": tf.__version__,
+        },
+    }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns 0 on success and 2 when the run cannot start."""
-    arguments = build_parser().parse_args(argv)
-    config = TrainConfig(**{key.replace("-", "_"): value for key, value in vars(arguments).items()})
-    try:
-        train(config)
-    except TrainError as error:
-        print(f"python -m vidcls_keras.train: error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _plot(
+    history: dict[str, list[float]],
+    test_report: dict[str, Any],
+    label_names: Sequence[str],
+    output_dir: pathlib.Path,
+    best_epoch: int | None,
+    title: str,
+) -> None:
+    """Writes the training curves and the test confusion matrix."""
+    evaluate.plot_history(history, output_dir / CURVES_FILENAME, best_epoch=best_epoch, title=title)
+    evaluate.plot_confusion_matrix(
+        test_report["confusion_matrix"],
+        label_names,
+        output_dir / CONFUSION_FILENAME,
+        title=f"test: {title}",
+    )

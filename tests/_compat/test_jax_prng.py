@@ -1,0 +1,68 @@
+"""Canary for vidcls_keras/_compat/jax_prng.py: Philox over sharded arrays still fails to compile.
+
+XLA reads `--xla_force_host_platform_device_count` once, when JAX starts, so the two-device CPU mesh
+lives in a subprocess. When `test_philox_over_a_sharded_array_still_fails` fails, JAX has fixed it:
+delete `_compat/jax_prng.py`, its use in `training.trainer`, and this file.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from vidcls_keras._compat import jax_prng
+
+_PROBE = textwrap.dedent(
+    """
+    import sys
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    assert len(jax.devices()) == 2, jax.devices()
+    mesh = Mesh(np.array(jax.devices()), ("batch",))
+    activations = jax.device_put(jnp.ones((8, 4)), NamedSharding(mesh, PartitionSpec("batch")))
+
+    @jax.jit
+    def dropout(key_data, x):  # what Keras's dropout does under DataParallel
+        keep = jax.random.bernoulli(jax.random.wrap_key_data(key_data), 0.5, x.shape)
+        return jnp.where(keep, x, 0.0)
+
+    with jax.default_prng_impl(sys.argv[1]):
+        key_data = jax.random.key_data(jax.random.key(0))
+        try:
+            dropout(key_data, activations).block_until_ready()
+        except Exception as error:
+            print("FAILED", type(error).__name__, str(error)[:200])
+        else:
+            print("OK")
+    """
+)
+
+
+def _draw_over_two_devices(prng_impl: str) -> str:
+    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE, prng_impl],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def test_philox_over_a_sharded_array_still_fails():
+    outcome = _draw_over_two_devices("philox4x32")
+    assert outcome.startswith("FAILED"), (
+        "JAX now compiles philox4x32 over sharded arrays: remove vidcls_keras/_compat/jax_prng.py "
+        "and the refusal of --rng philox4x32 with DataParallel in training.trainer."
+    )
+    assert jax_prng.sharding_problem("philox4x32") is not None
+
+
+def test_threefry_over_a_sharded_array_works():
+    assert _draw_over_two_devices("threefry2x32") == "OK"
+    assert jax_prng.sharding_problem("threefry2x32") is None
