@@ -9,9 +9,10 @@ Stages, one line each on screen (long ones with a progress bar):
    `--clips-per-class`), or takes `--videos DIR` laid out as `DIR/<class>/<video>`.
 2. embedder: the CLIP image encoder of `--embedder`; the default `tiny:0` is a small ViT with
    random weights that needs no download (enough to run everything, not to classify real video).
-3. dataset: builds the `video_folder` TFDS dataset (`builders/video_folder`) with TFDS' own
-   `download_and_prepare`, the machinery behind `tfds build` (the equivalent command is printed):
-   frames sampled per video, embedded, split train / validation / test.
+3. dataset: builds the `video_folder` TFDS dataset (`vidcls_keras.datasets.video_folder`, which
+   `import vidcls_keras.datasets` registers with TFDS) with TFDS' own `download_and_prepare`, the
+   machinery behind `tfds build` (the equivalent command is printed): frames sampled per video,
+   embedded, split train / validation / test. It needs the installed package only, no clone.
 4. train: the six configurations of `vidcls_keras.experiments` (mean, transformer, frame; each
    with and without mixup) through `vidcls_keras.train`, selected on validation loss. With ~30
    training videos the original's settings would be 20 gradient steps, so the demo defaults to
@@ -31,6 +32,10 @@ On the default `tiny:0` encoder the scores say how well random features separate
 nothing about real video: the demo is there to show every step run, end to end, offline.
 """
 
+# Somewhat over ~500 lines on purpose: the demo is one room, its command (`DemoConfig`, `run`,
+# `main`) beside the step functions the notebooks call (`generate_videos`, `build_dataset`,
+# `best_run`); splitting them would send a reader between two files to follow one run.
+
 from __future__ import annotations
 
 import argparse
@@ -47,6 +52,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import vidcls_keras  # noqa: F401  (sets KERAS_BACKEND=jax before keras is imported)
+from vidcls_keras.errors import VidclsError
 
 DEFAULT_OUTPUT_DIR = "demo_output"
 DEFAULT_EMBEDDER = "tiny:0"
@@ -57,6 +63,7 @@ DEFAULT_EPOCHS = 20
 DEFAULT_BATCH_SIZE = 4
 DEFAULT_LEARNING_RATE = 3e-3
 BUILDER_NAME = "video_folder"
+DATASETS_PACKAGE = "vidcls_keras.datasets"  # importing it registers the builders with TFDS
 # The original project's six rows of `experiments.EXPERIMENTS` (`--only` picks others).
 ORIGINAL_CONFIGURATIONS = (
     "mean",
@@ -73,40 +80,8 @@ TINY_NOTE = (
 )
 
 
-class DemoError(ValueError):
-    """A demo that cannot run: bad flag, missing builder folder, empty video folder."""
-
-
-def repository_root() -> pathlib.Path:
-    """The checkout that holds `vidcls_keras/` and `builders/` (the TFDS builder folders)."""
-    return pathlib.Path(__file__).resolve().parents[1]
-
-
-def builder_dir(name: str = BUILDER_NAME) -> pathlib.Path:
-    """`builders/<name>`, the folder `tfds build builders/<name>` reads.
-
-    Raises:
-        DemoError: the package was installed without its repository (builders are not in the
-            wheel); the message says to clone it.
-    """
-    folder = repository_root() / "builders" / name
-    if not (folder / f"{name}_dataset_builder.py").is_file():
-        raise DemoError(
-            f"TFDS builder folder {folder} not found: the builders ship with the repository, not "
-            "the installed package. Clone the repository and run the demo from the clone "
-            "(pip install -e .)."
-        )
-    return folder
-
-
-def builder_class(name: str = BUILDER_NAME) -> type:
-    """The `Builder` class of `builders/<name>`, imported the way `tfds build <folder>` does."""
-    import tensorflow_datasets as tfds
-
-    folder = builder_dir(name)
-    module = f"{folder.name}.{folder.name}_dataset_builder"
-    with tfds.core.utils.add_sys_path(folder.parent):
-        return tfds.core.community.builder_cls_from_module(module)
+class DemoError(VidclsError):
+    """A demo that cannot run: bad flag, unknown builder, no run to predict with."""
 
 
 def _stage(number: int, name: str, message: str) -> None:
@@ -174,8 +149,13 @@ def tfds_build_command(
     config: str,
     builder: str = BUILDER_NAME,
 ) -> str:
-    """The `tfds build` command line that builds the same dataset as `build_dataset`."""
-    arguments = ["tfds", "build", builder_dir(builder), "--config", config]
+    """The `tfds build` command line that builds the same dataset as `build_dataset`.
+
+    `tfds build <builder> --imports vidcls_keras.datasets --config <config> --manual_dir <videos>
+    --data_dir <data_dir>`, prefixed with `VIDCLS_EMBEDDER=<embedder>` (`tfds build` passes no
+    builder arguments, so the builder reads the embedder from the environment).
+    """
+    arguments = ["tfds", "build", builder, "--imports", DATASETS_PACKAGE, "--config", config]
     arguments += ["--manual_dir", videos_dir, "--data_dir", data_dir]
     return f"VIDCLS_EMBEDDER={shlex.quote(embedder)} " + shlex.join(map(os.fspath, arguments))
 
@@ -190,9 +170,10 @@ def build_dataset(
     cache_dir: str | os.PathLike | None = None,
     overwrite: bool = True,
 ) -> Any:
-    """Builds `<builder>/<config>` into `data_dir` with TFDS, as `tfds build builders/<builder>`.
+    """Builds `<builder>/<config>` into `data_dir` with TFDS, as `tfds_build_command` would.
 
-    Runs the builder's `download_and_prepare`, the call `tfds build` makes. With `overwrite`, an
+    Imports `vidcls_keras.datasets` (which registers the builders with TFDS), makes the builder
+    with `tfds.builder` and runs its `download_and_prepare`, the call `tfds build` makes. With `overwrite`, an
     earlier build of the same config in `data_dir` is deleted first (it may come from other
     videos or another embedder); the embedding cache keeps each video's embeddings, so a rebuild
     only re-reads them.
@@ -202,24 +183,40 @@ def build_dataset(
         data_dir: the TFDS data dir (`--data_dir`).
         embedder: embedder spec (`tiny:0`, `preset:<name-or-dir>`, `hf:<dir>`).
         config: builder config, `frames16` or `frames100` (frames embedded per video).
-        builder: folder name under `builders/` (`video_folder` or `youtube_videos`).
-        cache_dir: embedding cache folder; None uses the library default
-            (`$VIDCLS_CACHE_DIR`, else `~/.cache/vidcls_keras/embeddings`).
+        builder: a dataset of `vidcls_keras.datasets`, `video_folder` or `youtube_videos`.
+        cache_dir: the cache root while building (`$VIDCLS_CACHE_DIR`; the embeddings land in
+            `<cache_dir>/embeddings/`); None uses the library default
+            (`vidcls_keras.files.cache_dir("embeddings")`).
         overwrite: delete an existing build first; False reuses it when present.
 
     Returns:
         The prepared `tfds.core.DatasetBuilder`; `f"{builder}/{config}"` with `data_dir` names
         it for `vidcls_keras.train` and `data.load_split`.
+
+    Raises:
+        DemoError: `builder` is not one of `vidcls_keras.datasets`.
     """
     import tensorflow_datasets as tfds
+
+    import vidcls_keras.datasets  # noqa: F401  (registers video_folder and youtube_videos)
+
+    try:
+        known = tfds.builder_cls(builder).__module__.startswith(f"{DATASETS_PACKAGE}.")
+    except tfds.core.registered.DatasetNotFoundError:
+        known = False
+    if not known:
+        raise DemoError(
+            f"builder {builder!r} is not a dataset of {DATASETS_PACKAGE}; use video_folder or "
+            "youtube_videos."
+        )
 
     data_dir = pathlib.Path(data_dir)
     if overwrite:
         shutil.rmtree(data_dir / builder / config, ignore_errors=True)
     environment = {} if cache_dir is None else {"VIDCLS_CACHE_DIR": os.fspath(cache_dir)}
     with _environment(**environment):
-        dataset_builder = builder_class(builder)(
-            embedder=embedder, config=config, data_dir=os.fspath(data_dir)
+        dataset_builder = tfds.builder(
+            f"{builder}/{config}", data_dir=os.fspath(data_dir), embedder=embedder
         )
         dataset_builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))
@@ -325,18 +322,20 @@ def run(config: DemoConfig) -> dict[str, Any]:
         "predictions", "seconds"}`.
 
     Raises:
-        DemoError: a folder or flag that cannot work.
-        ValueError: an embedder that cannot be loaded, a video folder the builder rejects, or a
-            training run that cannot start (`train.TrainError`).
+        DemoError: a flag that cannot work, or an embedder that cannot be loaded.
+        VidclsError: a video folder the builder rejects (`VideoListError`), or a training run
+            that cannot start (`TrainError`).
     """
     from vidcls_keras import synthetic
-    from vidcls_keras.datasets import core as tfds_videos
+    from vidcls_keras.clip.specs import parse_embedder_spec
+    from vidcls_keras.datasets.listing import list_video_folder
+    from vidcls_keras.embedding.embedders import load_embedder
     from vidcls_keras.inference.classifier import VideoClassifier
     from vidcls_keras.training import experiments
     from vidcls_keras.training import trainer as train
 
     start = time.perf_counter()
-    spec = tfds_videos.validate_embedder_spec(config.embedder, source="--embedder")
+    spec = str(parse_embedder_spec(config.embedder, source="--embedder"))
     known = {row.name: row for row in experiments.EXPERIMENTS}
     unknown = [name for name in config.only if name not in known]
     if unknown or not config.only:
@@ -361,7 +360,7 @@ def run(config: DemoConfig) -> dict[str, Any]:
     else:
         videos_dir = pathlib.Path(config.videos).expanduser().absolute()
         _stage(1, "videos", f"using your videos in {videos_dir} ...")
-    listing = tfds_videos.list_video_folder(videos_dir)
+    listing = list_video_folder(videos_dir)
     print(
         f"      {len(listing.videos)} videos in {len(listing.class_names)} classes "
         f"({', '.join(listing.class_names)}) in {videos_dir} [{elapsed()}]",
@@ -371,8 +370,8 @@ def run(config: DemoConfig) -> dict[str, Any]:
     # 2. Embedder.
     _stage(2, "embedder", f"loading {spec} ...")
     try:
-        embedder = tfds_videos.load_embedder(spec)
-    except ValueError as error:
+        embedder = load_embedder(spec)
+    except VidclsError as error:
         raise DemoError(
             f"--embedder {spec}: {error} For this demo: --embedder preset:/path/to/preset_dir, "
             "--embedder hf:/path/to/checkpoint, or the default tiny:0."
@@ -523,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = DemoConfig(**{key.replace("-", "_"): value for key, value in vars(arguments).items()})
     try:
         run(config)
-    except ValueError as error:  # DemoError, TrainError, VideoListError, embedder errors
+    except VidclsError as error:  # DemoError, TrainError, VideoListError, embedder errors
         print(f"python -m vidcls_keras.demo: error: {error}", file=sys.stderr)
         return 2
     return 0
