@@ -19,8 +19,9 @@ Stages, one line each on screen (long ones with a progress bar):
    20 epochs of batch 4 at Adam 3e-3 (a few hundred steps; change with the flags).
 5. results: the table `experiments` writes (`results.md`), test f1 per configuration, with the
    size of the test split (4 generated test videos: one video is 25 points).
-6. predict: one test video classified with `vidcls_keras.predict.VideoClassifier`, loaded from the
-   saved `.keras` artefact of the configuration with the best validation loss.
+6. predict: one test video classified with `vidcls_keras.inference.classifier.VideoClassifier`
+   (what `python -m vidcls_keras.predict` uses), loaded from the saved `.keras` artefact of the
+   configuration with the best validation loss.
 
 Everything lands in `--output-dir` (default `./demo_output`): `videos/` (generated clips),
 `tensorflow_datasets/` (the built dataset), `embedding_cache/` (so a rerun embeds nothing again)
