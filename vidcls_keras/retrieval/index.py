@@ -201,10 +201,11 @@ def _dataset_path(dataset: str, data_dir: str | None) -> pathlib.Path:
     try:
         builder = tfds.builder(dataset, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as error:
+        said = str(error).strip().splitlines()[0]  # the rest lists every TFDS dataset
         raise SearchError(
             f"dataset {dataset!r} was not found in data_dir={data_dir!r}: build it first "
             f"(tfds build <name> --imports vidcls_keras.datasets --data_dir <dir>) and pass the "
-            f"same --data-dir. TFDS said: {error}"
+            f"same --data-dir. TFDS said: {said}"
         ) from error
     return pathlib.Path(os.fspath(builder.data_dir)).resolve()
 
