@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from vidcls_keras.clip.text import TINY_EMBED_DIM
-from vidcls_keras.datasets import core as tfds_videos
+from vidcls_keras.datasets.features import video_features
 
 CLASS_NAMES = ("food", "art_music", "travel")
 LABEL_TEXTS = ["food", "art and music", "travel"]
@@ -32,7 +32,7 @@ class VidclsZeroshotTestVideos(tfds.core.GeneratorBasedBuilder, skip_registratio
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds_videos.video_features(CLASS_NAMES, TINY_EMBED_DIM),
+            features=video_features(CLASS_NAMES, TINY_EMBED_DIM),
             metadata=tfds.core.MetadataDict(embedder=SPEC, embed_dim=TINY_EMBED_DIM),
             disable_shuffling=True,
         )
