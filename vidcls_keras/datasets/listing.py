@@ -126,7 +126,7 @@ def list_youtube_videos(
 ) -> VideoList:
     """Lists the CSV's downloadable videos found as `<videos_dir>/<category>/<id>.<ext>`.
 
-    The CSV is cleaned by `vidcls_keras.download.read_video_list`; a cleaned entry whose file is
+    The CSV is cleaned by `vidcls_keras.youtube.video_list.read_video_list`; a cleaned entry whose file is
     absent is reported as `missing` (with the downloader's reason from `manifest.csv` if it has
     one), never silently dropped.
 
@@ -134,6 +134,7 @@ def list_youtube_videos(
         VideoListError: the CSV is absent, or names a category outside `class_names`.
     """
     from vidcls_keras.youtube import download
+    from vidcls_keras.youtube.video_list import read_video_list
 
     csv_path, videos_dir = pathlib.Path(csv_path), pathlib.Path(videos_dir)
     if not csv_path.is_file():
@@ -141,12 +142,12 @@ def list_youtube_videos(
             f"{csv_path} not found: put the dataset's youtube.csv in the manual_dir (see the "
             "builder's MANUAL_DOWNLOAD_INSTRUCTIONS)."
         )
-    entries, cleaning = download.read_video_list(csv_path)
+    entries, cleaning = read_video_list(csv_path)
     unknown = sorted({e.category for e in entries} - set(class_names))
     if unknown:
         raise VideoListError(
             f"{csv_path}: categories {unknown} are not among {list(class_names)}; "
-            "use builders/video_folder for other classes."
+            "use the video_folder dataset for other classes."
         )
     manifest = {}
     if (videos_dir / download.MANIFEST_NAME).is_file():
