@@ -6,270 +6,73 @@
 `TextEmbedder.embed` returns what OpenAI's `model.encode_text` returns: projected and **not**
 L2-normalized, so cosine similarity with `FrameEmbedder.embed` outputs is the CLIP score.
 
-The weights live in KerasCV's `CLIPTextEncoder` (`keras_cv.models.CLIP(...).text_encoder`); this
-module changes three things about it, each checked against Hugging Face's `CLIPTextModel` by
-`tests/test_clip_text.py` (max relative error <= 1e-4):
+The weights live in `CausalCLIPTextEncoder`, KerasCV's `CLIPTextEncoder` with OpenAI's causal
+mask, LayerNorm epsilon and Hugging Face's EOS pooling (`vidcls_keras._compat.keras_cv` says why
+each is needed); `tests/clip/test_text.py` checks it against Hugging Face's `CLIPTextModel` (max
+relative error <= 1e-4). Tokenization is keras-hub's `CLIPTokenizer`
+(`vidcls_keras.clip.tokenizer`), identical to Hugging Face's. Prompts are packed as
+`<|startoftext|> tokens[: context_length - 2] <|endoftext|>` (longer prompts are cut, as
+`clip.tokenize(..., truncate=True)` and HF's `truncation=True` do) and padded with 0.
 
-1. **Causal attention mask.** KerasCV 0.9 builds `ops.triu(ops.ones(...))` and *adds* it to the
-   attention scores: future tokens get a +1 bias instead of being masked, so every token sees the
-   whole prompt. OpenAI and Hugging Face mask future tokens (KerasCV's own golden-value test is an
-   `xfail` "KerasCV CLIP doesn't match the HF model"). `CausalCLIPTextEncoder` overrides `call()`
-   with the OpenAI mask (0 on and below the diagonal, -1e9 above).
-2. **Final LayerNorm epsilon.** KerasCV's `ln_final` uses Keras' default epsilon 1e-3; OpenAI and
-   Hugging Face use 1e-5 (a real but small difference; it matters for small activations).
-3. **EOS pooling.** KerasCV pools at `argmax(token_ids)`, OpenAI's rule, which is the end token only
-   when that token has the largest id (true for OpenAI's vocabulary). We pool at the first end
-   token, Hugging Face's rule, which is the same position for OpenAI's vocabulary and also right for
-   any other vocabulary.
-
-Tokenization uses `keras_hub.models.CLIPTokenizer`, which reads the same `vocab.json`/`merges.txt`
-and tokenizes exactly like Hugging Face's `CLIPTokenizer` (NFC, whitespace collapsed, lower-cased,
-one token per digit, `</w>` on every word; 0 differences from HF on the 10,797 titles,
-descriptions and categories of the real youtube.csv with OpenAI's vocabulary). KerasCV's own
-`CLIPTokenizer`/`CLIPProcessor` cannot be used: with the keras-hub this project installs (0.32) they
-fail with `'CLIPTokenizer' object has no attribute '_transform_bytes'`, and by their source they
-split differently from OpenAI/HF anyway (`</w>` only after letters, digit runs kept whole).
-Prompts are packed as `<|startoftext|> tokens[: context_length - 2] <|endoftext|>` (longer prompts
-are cut, as `clip.tokenize(..., truncate=True)` and HF's `truncation=True` do) and padded with 0.
-
-Spec strings are FrameEmbedder's, so a dataset's recorded image embedder spec gives its text tower:
-"preset:NAME_OR_DIR", "hf:/abs/dir", "tiny:SEED".
+Spec strings are FrameEmbedder's (`vidcls_keras.clip.specs`), so a dataset's recorded image
+embedder spec gives its text tower: "preset:NAME_OR_DIR", "hf:/abs/dir", "tiny:SEED".
 """
 
 from __future__ import annotations
 
-import itertools
-import json
+import contextlib
 import os
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
-import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
-from keras_cv.models.feature_extractor import CLIPTextEncoder  # noqa: E402
 
-START_TOKEN = "<|startoftext|>"
-END_TOKEN = "<|endoftext|>"
-DEFAULT_PRESET = "clip-vit-base-patch32"
-# Where KerasCV's own CLIP tests download OpenAI's BPE files (used when a preset has none).
-KERAS_CV_VOCABULARY_URL = "https://storage.googleapis.com/keras-cv/models/clip/vocab.json"
-KERAS_CV_MERGES_URL = "https://storage.googleapis.com/keras-cv/models/clip/merges.txt"
-VOCABULARY_FILENAME = "vocab.json"
-MERGES_FILENAME = "merges.txt"
+from vidcls_keras._compat.keras_cv import CausalCLIPTextEncoder  # noqa: E402
+from vidcls_keras.clip import convert_hf, presets  # noqa: E402
+from vidcls_keras.clip.errors import CheckpointError, TextEmbedderError  # noqa: E402
+from vidcls_keras.clip.specs import DEFAULT_PRESET, parse_embedder_spec  # noqa: E402
+from vidcls_keras.clip.tiny import TINY_EMBED_DIM, randomize_weights  # noqa: E402
+from vidcls_keras.clip.tokenizer import (  # noqa: E402  (re-exported: __all__)
+    END_TOKEN,
+    START_TOKEN,
+    TINY_WORDS,
+    make_tokenizer,
+    read_tokenizer_files,
+    tiny_vocabulary,
+    write_vocabulary,
+)
 
-# Sizes of `TextEmbedder.tiny`; `embed_dim` must equal `FrameEmbedder.tiny`'s.
-TINY_EMBED_DIM = 16
+__all__ = [
+    "DEFAULT_PRESET",
+    "END_TOKEN",
+    "START_TOKEN",
+    "TINY_EMBED_DIM",
+    "TINY_WORDS",
+    "CausalCLIPTextEncoder",
+    "TextEmbedder",
+    "TextEmbedderError",
+    "tiny_vocabulary",
+    "write_vocabulary",
+]
+
+# Sizes of `TextEmbedder.tiny`; its embed_dim (TINY_EMBED_DIM) is `FrameEmbedder.tiny`'s.
 TINY_WIDTH = 32
 TINY_LAYERS = 2
 TINY_HEADS = 2
 TINY_CONTEXT_LENGTH = 16
-# Words the tiny vocabulary spells as single tokens (everything else falls back to single bytes).
-TINY_WORDS = (
-    "a",
-    "video",
-    "photo",
-    "about",
-    "of",
-    "the",
-    "and",
-    "food",
-    "art",
-    "music",
-    "travel",
-    "history",
-    "street",
-    "in",
-    "bangkok",
-)
 
 
-class TextEmbedderError(ValueError):
-    """A text tower or its tokenizer cannot be built from the given files or spec."""
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """OpenAI's reversible byte -> printable unicode character table (GPT-2 BPE)."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    characters = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            characters.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, [chr(code) for code in characters], strict=True))
-
-
-def _apply_merges(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
-    """Byte-pair encoding of one word: repeatedly merge the adjacent pair of lowest rank."""
-    while len(symbols) > 1:
-        pairs = [
-            (ranks.get(pair, len(ranks)), index)
-            for index, pair in enumerate(itertools.pairwise(symbols))
-        ]
-        rank, index = min(pairs)
-        if rank == len(ranks):
-            break
-        symbols = symbols[:index] + [symbols[index] + symbols[index + 1]] + symbols[index + 2 :]
-    return symbols
-
-
-def tiny_vocabulary(words: Iterable[str] = TINY_WORDS) -> tuple[dict[str, int], list[str]]:
-    """A small CLIP-style BPE vocabulary that spells each of `words` as one token.
-
-    Laid out like OpenAI's: the 256 byte characters, the same with `</w>`, one token per merge, then
-    `<|startoftext|>` and `<|endoftext|>` last (so the end token has the largest id, as in OpenAI's
-    vocabulary). Any text tokenizes: unknown words fall back to shorter pieces and single bytes.
-
-    Args:
-        words: lower-case words. For each, merge rules are appended (lowest priority) until BPE
-            with all rules so far turns the word into a single token.
-
-    Returns:
-        `(vocabulary, merges)`: token -> id, and merge rules "a b" in priority order.
-    """
-    byte_to_character = _bytes_to_unicode()
-    byte_characters = list(byte_to_character.values())
-    tokens = byte_characters + [character + "</w>" for character in byte_characters]
-    ranks: dict[tuple[str, str], int] = {}
-    for word in words:
-        encoded = "".join(byte_to_character[byte] for byte in word.lower().encode("utf-8"))
-        symbols = list(encoded[:-1]) + [encoded[-1] + "</w>"]
-        while len(pieces := _apply_merges(symbols, ranks)) > 1:
-            # The new rule ranks last, so BPE reaches `pieces` first and then applies it.
-            ranks[(pieces[0], pieces[1])] = len(ranks)
-            tokens.append(pieces[0] + pieces[1])
-    tokens += [START_TOKEN, END_TOKEN]
-    merges = [f"{first} {second}" for first, second in ranks]
-    return {token: index for index, token in enumerate(tokens)}, merges
-
-
-def write_vocabulary(
-    directory: str | os.PathLike, vocabulary: dict[str, int], merges: Sequence[str]
-) -> tuple[pathlib.Path, pathlib.Path]:
-    """Writes `vocab.json` and `merges.txt` (OpenAI/HF format, `#version` header) to `directory`.
-
-    Returns:
-        The two paths written.
-    """
-    directory = pathlib.Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    vocabulary_path = directory / VOCABULARY_FILENAME
-    merges_path = directory / MERGES_FILENAME
-    vocabulary_path.write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
-    merges_path.write_text("#version: 0.2\n" + "".join(f"{m}\n" for m in merges), encoding="utf-8")
-    return vocabulary_path, merges_path
-
-
-def _read_merges(path: pathlib.Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line for line in lines if line.strip() and not line.startswith("#version")]
-
-
-def _read_tokenizer_files(directory: pathlib.Path) -> tuple[dict[str, int], list[str]] | None:
-    """`vocab.json` + `merges.txt`, else `tokenizer.json` (what transformers 5 saves), else None."""
-    # OpenAI/HF names at the top, or keras-hub's tokenizer asset layout.
-    for folder, vocabulary_name in (
-        (directory, VOCABULARY_FILENAME),
-        (directory / "assets" / "tokenizer", VOCABULARY_FILENAME),
-        (directory / "assets" / "tokenizer", "vocabulary.json"),
-    ):
-        vocabulary_path = folder / vocabulary_name
-        merges_path = folder / MERGES_FILENAME
-        if vocabulary_path.is_file() and merges_path.is_file():
-            vocabulary = json.loads(vocabulary_path.read_text(encoding="utf-8"))
-            return vocabulary, _read_merges(merges_path)
-    tokenizer_path = directory / "tokenizer.json"
-    if tokenizer_path.is_file():
-        model = json.loads(tokenizer_path.read_text(encoding="utf-8"))["model"]
-        if model.get("type") != "BPE":
-            raise TextEmbedderError(
-                f"{tokenizer_path}: expected a BPE tokenizer, found {model.get('type')!r}; "
-                "save a CLIP tokenizer there (CLIPTokenizer.save_pretrained)."
-            )
-        merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
-        return dict(model["vocab"]), merges
-    return None
-
-
-def _make_tokenizer(vocabulary: dict[str, int], merges: Sequence[str]):
-    """keras-hub's CLIPTokenizer (same normalization and pre-splitting as HF's)."""
-    for token in (START_TOKEN, END_TOKEN):
-        if token not in vocabulary:
-            raise TextEmbedderError(
-                f"the CLIP vocabulary has no {token!r} token; it must be a CLIP vocab.json."
-            )
-    return keras_hub.models.CLIPTokenizer(vocabulary=dict(vocabulary), merges=list(merges))
-
-
-@keras.saving.register_keras_serializable(package="vidcls_keras")
-class CausalCLIPTextEncoder(CLIPTextEncoder):
-    """KerasCV's `CLIPTextEncoder` with OpenAI's causal mask, LayerNorm epsilon and EOS pooling.
-
-    Same layers and weights as the parent, so weights copy over 1:1; the module docstring says what
-    `call()` fixes.
-
-    Args:
-        end_token_id: id of `<|endoftext|>`; features are pooled at its first occurrence. None
-            pools at `argmax(token_ids)` (OpenAI's rule).
-        layer_norm_epsilon: epsilon of every LayerNorm (OpenAI and HF: 1e-5).
-        **kwargs: `CLIPTextEncoder` arguments (`transformer_width`, `transformer_layers`,
-            `transformer_heads`, `vocab_size`, `embed_dim`, `context_length`) and `keras.Model`
-            ones.
-    """
-
-    def __init__(self, end_token_id=None, layer_norm_epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.end_token_id = end_token_id
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.ln_final.epsilon = layer_norm_epsilon
-        for block in self.encoder.resblocks:
-            block.ln_1.epsilon = layer_norm_epsilon
-            block.ln_2.epsilon = layer_norm_epsilon
-
-    def call(self, inputs, attention_mask=None):
-        """Token ids `(batch, length)`, `length <= context_length` -> `(batch, embed_dim)`.
-
-        `attention_mask` (`(batch, length)`, True on real tokens) is optional: under the causal
-        mask, padding after the end token cannot change the pooled features.
-        """
-        length = ops.shape(inputs)[1]
-        positions = ops.expand_dims(ops.arange(length, dtype="int32"), 0)
-        hidden = self.token_embedding(inputs) + self.positional_embedding(positions)
-        # Additive masks: 0 where attention is allowed, -1e9 where it is not.
-        future = ops.triu(ops.ones((length, length), dtype=hidden.dtype), k=1)
-        causal_mask = future * -1e9
-        padding_mask = None
-        if attention_mask is not None:
-            real = ops.cast(attention_mask, hidden.dtype)[:, None, None, :]
-            padding_mask = (1.0 - real) * -1e9
-        hidden = self.encoder(
-            hidden, causal_attention_mask=causal_mask, attention_mask=padding_mask
-        )
-        hidden = self.ln_final(hidden)
-        if self.end_token_id is None:
-            pool_at = ops.argmax(inputs, axis=-1)
-        else:
-            is_end = ops.cast(ops.equal(inputs, self.end_token_id), "int32")
-            pool_at = ops.argmax(is_end, axis=-1)  # the first end token
-        pool_at = ops.cast(pool_at, "int32")[:, None, None]
-        pooled = ops.take_along_axis(hidden, pool_at, axis=1)[:, 0, :]
-        return self.text_projector(pooled)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"end_token_id": self.end_token_id, "layer_norm_epsilon": self.layer_norm_epsilon}
-        )
-        return config
+@contextlib.contextmanager
+def _as_text_error() -> Iterator[None]:
+    """Reports a checkpoint or preset problem as the text tower's error."""
+    try:
+        yield
+    except CheckpointError as error:
+        raise TextEmbedderError(str(error)) from error
 
 
 _INITIALIZER_ATTRIBUTES = (
@@ -318,116 +121,6 @@ def _assign(layer: keras.layers.Layer, arrays: Sequence[np.ndarray], source: str
     layer.set_weights(list(arrays))
 
 
-def _read_safetensors(directory: pathlib.Path, prefixes: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Tensors whose names start with one of `prefixes`, from (possibly sharded) safetensors."""
-    from safetensors import safe_open
-
-    index_path = directory / "model.safetensors.index.json"
-    if index_path.is_file():
-        weight_map = json.loads(index_path.read_text())["weight_map"]
-        files = sorted({directory / name for name in weight_map.values()})
-    else:
-        files = [directory / "model.safetensors"]
-    missing = [str(path) for path in files if not path.is_file()]
-    if missing:
-        raise TextEmbedderError(
-            f"{directory}: no safetensors weights ({', '.join(missing)} missing); save the "
-            "checkpoint with CLIPModel.save_pretrained(..., safe_serialization=True)."
-        )
-    tensors = {}
-    for path in files:
-        with safe_open(str(path), framework="np") as weights:
-            for name in weights.keys():
-                if name.startswith(prefixes):
-                    tensors[name] = np.asarray(weights.get_tensor(name), dtype=np.float32)
-    return tensors
-
-
-def _load_hf_text_weights(encoder: CausalCLIPTextEncoder, tensors: dict[str, np.ndarray]) -> None:
-    """Copies HF `CLIPModel`/`CLIPTextModelWithProjection` text weights into `encoder`.
-
-    torch `Linear` stores `(out, in)`; Keras `Dense` kernels are `(in, out)`: transposed.
-    """
-    remaining = dict(tensors)
-    remaining.pop("text_model.embeddings.position_ids", None)  # a buffer in older checkpoints
-
-    def take(name: str) -> np.ndarray:
-        if name not in remaining:
-            raise TextEmbedderError(
-                f"checkpoint has no tensor {name}; expected a CLIPModel or "
-                "CLIPTextModelWithProjection saved with save_pretrained."
-            )
-        return remaining.pop(name)
-
-    def dense(layer: keras.layers.Layer, name: str) -> None:
-        _assign(layer, [take(f"{name}.weight").T, take(f"{name}.bias")], name)
-
-    def norm(layer: keras.layers.Layer, name: str) -> None:
-        _assign(layer, [take(f"{name}.weight"), take(f"{name}.bias")], name)
-
-    prefix = "text_model"
-    name = f"{prefix}.embeddings.token_embedding.weight"
-    _assign(encoder.token_embedding, [take(name)], name)
-    name = f"{prefix}.embeddings.position_embedding.weight"
-    _assign(encoder.positional_embedding, [take(name)], name)
-    for index, block in enumerate(encoder.encoder.resblocks):
-        layer = f"{prefix}.encoder.layers.{index}"
-        for projection in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            dense(getattr(block.attn, projection), f"{layer}.self_attn.{projection}")
-        norm(block.ln_1, f"{layer}.layer_norm1")
-        dense(block.mlp_dense_1, f"{layer}.mlp.fc1")
-        dense(block.mlp_dense_2, f"{layer}.mlp.fc2")
-        norm(block.ln_2, f"{layer}.layer_norm2")
-    norm(encoder.ln_final, f"{prefix}.final_layer_norm")
-    name = "text_projection.weight"
-    _assign(encoder.text_projector, [take(name).T], name)
-    if remaining:
-        raise TextEmbedderError(
-            f"checkpoint text tensors not converted: {sorted(remaining)[:5]}; the text tower "
-            "has more layers than config.json says."
-        )
-
-
-def _hf_text_config(directory: pathlib.Path) -> tuple[dict, int]:
-    """`(text_config, projection_dim)` from a CLIPModel or CLIPTextModelWithProjection config."""
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise TextEmbedderError(
-            f"{directory}: no config.json; pass a directory written by "
-            "CLIPModel.save_pretrained (or CLIPTextModelWithProjection.save_pretrained)."
-        )
-    config = json.loads(config_path.read_text())
-    if "text_config" in config:  # CLIPModel
-        text_config = config["text_config"]
-        projection_dim = config.get("projection_dim", text_config.get("projection_dim", 512))
-    else:  # CLIPTextModelWithProjection
-        text_config = config
-        projection_dim = config.get("projection_dim", 512)
-    defaults = {
-        "vocab_size": 49408,
-        "hidden_size": 512,
-        "intermediate_size": 2048,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 8,
-        "max_position_embeddings": 77,
-        "hidden_act": "quick_gelu",
-        "layer_norm_eps": 1e-5,
-    }
-    text_config = {**defaults, **text_config}
-    if text_config["hidden_act"] != "quick_gelu":
-        raise TextEmbedderError(
-            f"{config_path}: hidden_act={text_config['hidden_act']!r}, but KerasCV's CLIP text "
-            "encoder only implements quick_gelu (OpenAI's CLIP models use it)."
-        )
-    if text_config["intermediate_size"] != 4 * text_config["hidden_size"]:
-        raise TextEmbedderError(
-            f"{config_path}: intermediate_size={text_config['intermediate_size']} is not "
-            f"4 * hidden_size ({4 * text_config['hidden_size']}), the only MLP width KerasCV's "
-            "CLIP text encoder builds."
-        )
-    return text_config, int(projection_dim)
-
-
 class TextEmbedder:
     """CLIP text tower: prompts -> projected text embeddings (OpenAI `encode_text`).
 
@@ -452,7 +145,7 @@ class TextEmbedder:
         spec: str,
     ) -> None:
         self._text_encoder = text_encoder
-        self._tokenizer = _make_tokenizer(vocabulary, merges)
+        self._tokenizer = make_tokenizer(vocabulary, merges)
         self._spec = spec
         if text_encoder.end_token_id != self._tokenizer.end_token_id:
             raise TextEmbedderError(
@@ -478,7 +171,7 @@ class TextEmbedder:
 
         The BPE files come from the directory (`vocab.json` + `merges.txt`, also looked for under
         `assets/tokenizer/`), else are downloaded: keras-hub's CLIP tokenizer preset of the same
-        name, else the files KerasCV's own CLIP tests use.
+        name, else the files KerasCV's own CLIP tests use (`vidcls_keras.clip.presets`).
 
         Args:
             name_or_dir: a KerasCV CLIP preset name or a local preset directory.
@@ -491,30 +184,7 @@ class TextEmbedder:
             TextEmbedderError: the preset cannot be loaded, has no text tower, or its vocabulary
                 can be neither found nor downloaded.
         """
-        import keras_cv
-
-        local = pathlib.Path(name_or_dir).expanduser()
-        if local.is_dir():
-            local = local.resolve()
-            _check_clip_preset_directory(local)
-            target = str(local)
-        else:
-            target = os.fspath(name_or_dir)
-        try:
-            clip_model = keras_cv.models.CLIP.from_preset(target)
-        except Exception as error:  # kagglehub and Keras raise many kinds; the advice is the same
-            raise TextEmbedderError(
-                f"could not load KerasCV CLIP preset {target!r} ({type(error).__name__}: "
-                f"{error}). Without internet access, pass a local KerasCV CLIP preset directory "
-                "(a copy of ~/.cache/kagglehub/models/keras/clip/keras/<name>/<version>/ made "
-                "where internet works, with vocab.json and merges.txt added) or a Hugging Face "
-                "CLIP checkpoint ('hf:/path/to/dir')."
-            ) from error
-        source = clip_model.text_encoder
-        tokenizer_files = _read_tokenizer_files(local) if local.is_dir() else None
-        if tokenizer_files is None:
-            tokenizer_files = _fetch_keras_cv_vocabulary(target)
-        vocabulary, merges = tokenizer_files
+        source, vocabulary, merges, spec = presets.load_text_encoder(name_or_dir)
         encoder = _build_encoder(
             transformer_width=source.transformer_width,
             transformer_layers=source.transformer_layers,
@@ -527,40 +197,34 @@ class TextEmbedder:
         for name in ("token_embedding", "positional_embedding", "encoder", "ln_final"):
             _assign(getattr(encoder, name), getattr(source, name).get_weights(), name)
         _assign(encoder.text_projector, source.text_projector.get_weights(), "text_projector")
-        return cls(encoder, vocabulary, merges, spec=f"preset:{target}")
+        return cls(encoder, vocabulary, merges, spec=spec)
 
     @classmethod
     def from_hf(cls, directory: str | os.PathLike) -> TextEmbedder:
         """Hugging Face checkpoint directory (`CLIPModel.save_pretrained` or the Hub snapshot).
 
-        Reads `config.json`, the text tensors of `model.safetensors` (sharded too) and the
-        tokenizer: `vocab.json` + `merges.txt` when present, else `tokenizer.json` (transformers 5
-        `CLIPTokenizer.save_pretrained` writes only that).
+        Reads `config.json`, the text tensors of `model.safetensors` (sharded too;
+        `vidcls_keras.clip.convert_hf`) and the tokenizer: `vocab.json` + `merges.txt` when
+        present, else `tokenizer.json` (transformers 5 `CLIPTokenizer.save_pretrained` writes only
+        that).
 
         Raises:
             TextEmbedderError: on a missing file, a non-quick_gelu model, or mismatched tensors.
         """
-        directory = pathlib.Path(directory).resolve()
-        text_config, projection_dim = _hf_text_config(directory)
-        tokenizer_files = _read_tokenizer_files(directory)
+        directory = pathlib.Path(directory).expanduser().resolve()
+        with _as_text_error():
+            config = convert_hf.read_config(directory)
+            sizes = convert_hf.convert_text_config(config)
+        tokenizer_files = read_tokenizer_files(directory)
         if tokenizer_files is None:
             raise TextEmbedderError(
                 f"{directory}: no tokenizer (vocab.json + merges.txt, or tokenizer.json); save "
                 "it there with CLIPTokenizer.save_pretrained (or CLIPProcessor.save_pretrained)."
             )
         vocabulary, merges = tokenizer_files
-        encoder = _build_encoder(
-            transformer_width=text_config["hidden_size"],
-            transformer_layers=text_config["num_hidden_layers"],
-            transformer_heads=text_config["num_attention_heads"],
-            vocab_size=text_config["vocab_size"],
-            embed_dim=projection_dim,
-            context_length=text_config["max_position_embeddings"],
-            end_token_id=vocabulary.get(END_TOKEN),
-            layer_norm_epsilon=text_config["layer_norm_eps"],
-        )
-        tensors = _read_safetensors(directory, ("text_model.", "text_projection."))
-        _load_hf_text_weights(encoder, tensors)
+        encoder = _build_encoder(**sizes, end_token_id=vocabulary.get(END_TOKEN))
+        with _as_text_error():
+            convert_hf.convert_text_weights(encoder, directory, config)
         return cls(encoder, vocabulary, merges, spec=f"hf:{directory}")
 
     @classmethod
@@ -572,8 +236,9 @@ class TextEmbedder:
     ) -> TextEmbedder:
         """A tiny random text tower with a tiny vocabulary (`tiny_vocabulary(words)`), for tests.
 
-        Weights are drawn from `numpy.random.default_rng(seed)`: the same seed gives the same
-        embedder, whatever Keras' global seed is.
+        Weights are drawn from `numpy.random.default_rng(seed)` (see
+        `vidcls_keras.clip.tiny.randomize_weights`): the same seed gives the same embedder,
+        whatever Keras' global seed is.
         """
         vocabulary, merges = tiny_vocabulary(words)
         encoder = _build_encoder(
@@ -585,15 +250,7 @@ class TextEmbedder:
             context_length=TINY_CONTEXT_LENGTH,
             end_token_id=vocabulary[END_TOKEN],
         )
-        rng = np.random.default_rng(seed)
-        weights = []
-        for weight in encoder.weights:
-            shape = tuple(weight.shape)
-            if weight.path.endswith("gamma"):
-                weights.append(1.0 + 0.1 * rng.standard_normal(shape))
-            else:
-                weights.append(0.2 * rng.standard_normal(shape))
-        encoder.set_weights([array.astype(np.float32) for array in weights])
+        randomize_weights(encoder, seed, scale=0.2, lecun_kernels=False)
         spec = f"tiny:{seed}" if tuple(words) == TINY_WORDS and embed_dim == TINY_EMBED_DIM else ""
         return cls(encoder, vocabulary, merges, spec=spec)
 
@@ -605,18 +262,15 @@ class TextEmbedder:
             spec: "preset:NAME_OR_DIR", "hf:/abs/dir" or "tiny:SEED".
 
         Raises:
-            TextEmbedderError: for any other form.
+            vidcls_keras.clip.specs.EmbedderSpecError: for any other form.
+            TextEmbedderError: the text tower it names cannot be loaded.
         """
-        kind, _, argument = spec.partition(":")
-        if kind == "preset" and argument:
-            return cls.from_preset(argument)
-        if kind == "hf" and argument:
-            return cls.from_hf(argument)
-        if kind == "tiny" and argument.lstrip("-").isdigit():
-            return cls.tiny(int(argument))
-        raise TextEmbedderError(
-            f"embedder spec {spec!r}: expected 'preset:NAME_OR_DIR', 'hf:/abs/dir' or 'tiny:SEED'."
-        )
+        parsed = parse_embedder_spec(spec)
+        if parsed.kind == "preset":
+            return cls.from_preset(parsed.value)
+        if parsed.kind == "hf":
+            return cls.from_hf(parsed.value)
+        return cls.tiny(parsed.seed)
 
     @property
     def spec(self) -> str:
@@ -690,49 +344,3 @@ class TextEmbedder:
             )
             outputs.append(np.asarray(ops.convert_to_numpy(features), np.float32)[:rows])
         return np.concatenate(outputs)
-
-
-def _check_clip_preset_directory(directory: pathlib.Path) -> None:
-    """Refuses a preset folder that holds no KerasCV CLIP (so no text tower)."""
-    try:
-        registered_name = json.loads((directory / "config.json").read_text())["registered_name"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise TextEmbedderError(
-            f"{directory}: not a KerasCV preset directory (config.json: {error}); expected "
-            "config.json + model.weights.h5 of a keras_cv.models.CLIP."
-        ) from error
-    if registered_name != "keras_cv>CLIP":
-        raise TextEmbedderError(
-            f"{directory}: holds a {registered_name!r}, not a full KerasCV CLIP, so it has no "
-            "text tower (a FrameEmbedder.save_preset folder holds only the image encoder). Pass "
-            "the text tower of the same CLIP: --text-embedder preset:<KerasCV CLIP preset dir> "
-            "or hf:<checkpoint dir>."
-        )
-
-
-def _fetch_keras_cv_vocabulary(name: str) -> tuple[dict[str, int], list[str]]:
-    """OpenAI's BPE files for a named preset, downloaded once.
-
-    First keras-hub's CLIP tokenizer preset of the same name (Kaggle, "clip-vit-base-patch32" ->
-    "clip_vit_base_patch32"), then the files KerasCV's own CLIP tests download.
-    """
-    problems = []
-    try:
-        tokenizer = keras_hub.models.CLIPTokenizer.from_preset(name.replace("-", "_"))
-        merges = [rule for rule in tokenizer.merges if rule.strip() and "#version" not in rule]
-        return dict(tokenizer.vocabulary), merges
-    except Exception as error:  # any download or lookup failure: try the next source
-        problems.append(f"keras-hub preset: {type(error).__name__}: {error}")
-    try:
-        vocabulary_path = keras.utils.get_file(None, KERAS_CV_VOCABULARY_URL)
-        merges_path = keras.utils.get_file(None, KERAS_CV_MERGES_URL)
-    except Exception as error:  # any download failure gets the same advice
-        problems.append(f"{KERAS_CV_VOCABULARY_URL}: {type(error).__name__}: {error}")
-        raise TextEmbedderError(
-            f"preset {name!r}: the CLIP vocabulary is not in the preset and could not be "
-            f"downloaded ({'; '.join(problems)}). Put vocab.json and merges.txt (from any "
-            "Hugging Face CLIP checkpoint, or the URLs above) into a local preset directory and "
-            "pass that directory, or use an 'hf:' spec."
-        ) from error
-    vocabulary = json.loads(pathlib.Path(vocabulary_path).read_text(encoding="utf-8"))
-    return vocabulary, _read_merges(pathlib.Path(merges_path))

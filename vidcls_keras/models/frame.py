@@ -8,57 +8,11 @@ The original's "random frame" model: CLIP ViT-B/32 `encode_image` on one stored 
 import keras
 from keras_cv.models.feature_extractor import CLIPImageEncoder
 
+# SavableCLIPImageEncoder lives with the other KerasCV workarounds; models import it from here.
+from vidcls_keras._compat.keras_cv import SavableCLIPImageEncoder
 from vidcls_keras.models.layers import check_rate, check_sizes
 
-
-@keras.saving.register_keras_serializable(package="vidcls_keras")
-class SavableCLIPImageEncoder(CLIPImageEncoder):
-    """KerasCV's `CLIPImageEncoder` with a config that `from_config` can read back.
-
-    KerasCV 0.9's `CLIPImageEncoder.get_config()` writes the number of layers under the key
-    `"layers"` while its constructor takes `num_layers`, so a model holding it saves to `.keras`
-    but fails to load ("Unable to revive model from config"). This subclass writes `num_layers`
-    and reads either key; weights, call and outputs are KerasCV's, unchanged.
-
-    It also keeps a frozen encoder frozen when reloaded: KerasCV creates the sublayers after
-    `keras.Model.__init__` has applied `trainable=False` from the config, which left every
-    reloaded weight trainable; `__init__` applies it again to the sublayers.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The `trainable` setter reaches the sublayers KerasCV has created by now.
-        self.trainable = self.trainable
-
-    def get_config(self):
-        config = super().get_config()
-        config["num_layers"] = config.pop("layers")
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if "layers" in config:
-            config["num_layers"] = config.pop("layers")
-        return cls(**config)
-
-    @classmethod
-    def from_encoder(cls, encoder: CLIPImageEncoder) -> "SavableCLIPImageEncoder":
-        """A copy of a KerasCV `CLIPImageEncoder` (same sizes, name, dtype and weights)."""
-        copy = cls(
-            input_resolution=encoder.input_resolution,
-            patch_size=encoder.patch_size,
-            width=encoder.width,
-            num_layers=encoder.num_layers,
-            heads=encoder.heads,
-            output_dim=encoder.output_dim,
-            name=encoder.name,
-            dtype=encoder.dtype_policy,
-        )
-        resolution = encoder.input_resolution
-        copy.build((None, resolution, resolution, 3))
-        copy.set_weights(encoder.get_weights())
-        return copy
+__all__ = ["SavableCLIPImageEncoder", "frame_classifier"]
 
 
 def frame_classifier(
@@ -69,10 +23,10 @@ def frame_classifier(
 ) -> keras.Model:
     """Frozen image encoder on CLIP-normalized pixels, then a `Dense` layer to logits.
 
-    A KerasCV `CLIPImageEncoder` is first copied into a `SavableCLIPImageEncoder` (see there
-    why), so the caller's encoder is left as it was; any other encoder is used as given and
-    set to `trainable = False`. Either way the frozen encoder is part of the model and of its
-    `.keras` file.
+    A KerasCV `CLIPImageEncoder` is first copied into a `SavableCLIPImageEncoder` (see
+    `vidcls_keras._compat.keras_cv` why), so the caller's encoder is left as it was; any other
+    encoder is used as given and set to `trainable = False`. Either way the frozen encoder is part
+    of the model and of its `.keras` file.
 
     Args:
         num_classes: number of classes (logits per image).
