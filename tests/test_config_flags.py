@@ -30,7 +30,7 @@ def test_every_field_gets_a_kebab_case_flag_with_its_default():
     flags = {option for action in parser._actions for option in action.option_strings}
     assert {flag_name(field.name) for field in dataclasses.fields(Settings)} <= flags
     assert flag_name("learning_rate") == "--learning-rate"
-    assert "step size" in parser.format_help()
+    assert "step size (default: 0.1)" in parser.format_help()
 
 
 def test_types_choices_optionals_and_switches():
@@ -56,6 +56,8 @@ def test_exclude_defaults_and_overrides():
     with pytest.raises(SystemExit):
         parser.parse_args(["--limit", "3"])
     assert parse([])[1] == Settings()
+    # A switch on by default can be turned off.
+    assert parse(["--no-overwrite"], defaults=Settings(overwrite=True))[1].overwrite is False
     arguments = argparse.Namespace(batch_size=5, unrelated=1)
     assert config_from_args(Settings, arguments, name="b") == Settings(batch_size=5, name="b")
     with pytest.raises(TypeError, match="names no field"):

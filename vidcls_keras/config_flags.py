@@ -8,7 +8,8 @@ Each field `batch_size: int = 16` becomes `--batch-size` (type `int`, default 16
 choices come from the field's metadata, `dataclasses.field(default=16, metadata={"help": "...",
 "choices": (...)})`. Types: `int`, `float`, `str`, and `X | None` (the flag takes an `X`; the
 default stays None). A `bool` field is a `store_true` switch (`--overwrite`), or a
-`--mixup/--no-mixup` pair when its metadata says `"negatable": True`. Another command can reuse a
+`--mixup/--no-mixup` pair when its metadata says `"negatable": True` (or its default is True). Help texts end with the
+default, unless they mention one themselves. Another command can reuse a
 config's flags, leave some out (`exclude`) and change defaults (`defaults=Config(verbose=2)`).
 """
 
@@ -80,10 +81,13 @@ def add_config_flags(
         kind = _flag_type(hints[field.name], field.name)
         default = getattr(defaults, field.name)
         options: dict[str, Any] = {"dest": field.name, "default": default}
-        if HELP in field.metadata:
-            options["help"] = field.metadata[HELP]
+        help_text = field.metadata.get(HELP, "")
+        if default is not None and kind is not bool and "default" not in help_text:
+            help_text += f"{' ' if help_text else ''}(default: %(default)s)"
+        options["help"] = help_text or None
         if kind is bool:
-            negatable = field.metadata.get(NEGATABLE, False)
+            # A switch that defaults to on must be able to turn it off.
+            negatable = field.metadata.get(NEGATABLE, False) or default is True
             options["action"] = argparse.BooleanOptionalAction if negatable else "store_true"
         else:
             options["type"] = kind

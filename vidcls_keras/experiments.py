@@ -36,12 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run the original's six configurations (and the extra rows) over several "
         "seeds and compare with its reported test f1-micro.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--output-dir", default="runs/experiments", help="parent folder of the runs and summary"
+        "--output-dir",
+        default="runs/experiments",
+        help="parent folder of the runs and summary (default: %(default)s)",
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run each")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run each (default: 0 1 2)"
+    )
     parser.add_argument(
         "--only",
         nargs="+",

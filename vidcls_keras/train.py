@@ -27,7 +27,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train a video classifier on a built TFDS dataset of CLIP frame embeddings, "
         "select the best epoch on validation loss, and evaluate the test split once.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_config_flags(parser, TrainConfig)
     return parser

@@ -55,7 +55,7 @@ class TrainConfig:
     alpha: float = _field(0.4, "the mixup Beta(alpha, alpha) parameter (the original's 0.4)")
     epochs: int = _field(10, "training epochs")
     batch_size: int = _field(16, "examples per training step (and per evaluation batch)")
-    learning_rate: float = _field(1e-3, "Adam's learning rate (PyTorch's default, as the original)")
+    learning_rate: float = _field(1e-3, "Adam's learning rate (PyTorch Adam's, as the original)")
     seed: int = _field(0, "seeds weight initialisation, dropout, shuffling and mixup")
     max_frames: int | None = _field(
         None, "frame slots per video (default: the dataset's frames per video)"
