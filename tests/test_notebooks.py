@@ -74,6 +74,18 @@ def test_notebook_sets_backend_first_and_guards_install(name):
     assert first_code.index('os.environ["KERAS_BACKEND"] = "jax"') < first_code.index("pip")
     assert 'importlib.util.find_spec("vidcls_keras") is None' in first_code
     assert "<org>" in first_code and "PLACEHOLDER" in first_code
+    # One parameter, one pip install from it: the package carries its TFDS datasets, so a
+    # notebook never clones the repository or points at a builders/ folder.
+    assert first_code.count("REPOSITORY_URL = ") == 1
+    assert '%pip install --quiet "vidcls_keras @ git+{REPOSITORY_URL}"' in first_code
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_builds_datasets_from_the_package(name):
+    sources = "\n".join(cell.source for cell in _read(name).cells)
+    assert "import vidcls_keras.datasets" in sources
+    for stale in ("git clone", "builders/", "sys.path.insert"):
+        assert stale not in sources, f"{name} still mentions {stale!r}"
 
 
 @pytest.mark.slow
