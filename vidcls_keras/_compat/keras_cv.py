@@ -6,7 +6,8 @@ upstream fixed it, and the workaround (and its canary) can be deleted.
 
 1. **`SavableCLIPImageEncoder`**: KerasCV's `CLIPImageEncoder.get_config()` writes the number of
    layers under `"layers"` while its constructor takes `num_layers`, so a model holding one saves
-   to `.keras` but does not load back. Canary: `test_clip_image_encoder_config_still_does_not_reload`.
+   to `.keras` but does not load back.
+   Canary: `test_clip_image_encoder_config_still_does_not_reload`.
 2. **`CausalCLIPTextEncoder`, the mask**: KerasCV's `CLIPTextEncoder` builds
    `ops.triu(ops.ones(...))` and *adds* it to the attention scores: future tokens get a +1 bias
    instead of being masked, so every token sees the whole prompt. OpenAI and Hugging Face mask

@@ -31,7 +31,7 @@ import numpy as np
 
 from vidcls_keras.clip.errors import CheckpointError
 
-# transformers' CLIPVisionConfig / CLIPTextConfig defaults, for keys an older config.json leaves out.
+# transformers' CLIPVisionConfig / CLIPTextConfig defaults, for keys older config.json files lack.
 _VISION_DEFAULTS = {
     "hidden_size": 768,
     "intermediate_size": 3072,

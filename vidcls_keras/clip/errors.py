@@ -1,4 +1,4 @@
-"""The CLIP code's user errors, both `vidcls_keras.errors.VidclsError`s (CLIs print them, exit 2)."""
+"""The CLIP code's user errors, both `vidcls_keras.errors.VidclsError`s (CLIs print, exit 2)."""
 
 from vidcls_keras.errors import VidclsError
 

@@ -1,6 +1,6 @@
-"""CLIP's byte-pair-encoding files: the tiny test vocabulary, reading and writing them, the tokenizer.
+"""CLIP's byte-pair-encoding files: the tiny test vocabulary, reading and writing them, tokenizing.
 
-    tiny_vocabulary        words              -> (vocabulary, merges) spelling each word as one token
+    tiny_vocabulary        words              -> (vocabulary, merges), each word one token
     write_vocabulary       vocabulary, merges -> vocab.json + merges.txt (OpenAI/HF format)
     read_tokenizer_files   a directory        -> (vocabulary, merges) from vocab.json + merges.txt,
                                                  keras-hub's asset layout or tokenizer.json
