@@ -109,3 +109,15 @@ def test_clip_package_exposes_the_public_names_lazily():
         assert getattr(clip_package, name) is not None, name
     with pytest.raises(AttributeError, match="no_such_name"):
         clip_package.no_such_name  # noqa: B018
+
+
+def test_a_frozen_encoder_does_not_break_the_shared_compiled_forward(real_pixels):
+    """The frame model freezes the encoder it is given; other encoders of the same size must
+    still embed (the compiled forward is shared per trainable/non-trainable split)."""
+    frozen = FrameEmbedder.tiny(0)
+    frozen.image_encoder.trainable = False
+    pixels = real_pixels[:4]
+    first = frozen.embed(pixels, batch_size=4)
+    second = FrameEmbedder.tiny(0).embed(pixels, batch_size=4)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(frozen.embed(pixels, batch_size=4), first)

@@ -142,6 +142,10 @@ def _encoder_config(encoder: CLIPImageEncoder) -> EncoderConfig:
 _FORWARDS: dict[tuple, tuple[weakref.ref, Callable]] = {}
 
 
+def _variable_split(encoder: keras.Model) -> tuple[int, int]:
+    return len(encoder.trainable_variables), len(encoder.non_trainable_variables)
+
+
 def _compiled_forward(encoder: keras.Model) -> Callable:
     """A jitted `(trainable, non_trainable, pixels) -> embeddings` for encoders like this one.
 
@@ -152,10 +156,15 @@ def _compiled_forward(encoder: keras.Model) -> Callable:
     """
     import jax
 
-    key = (type(encoder), _encoder_config(encoder), encoder.dtype_policy.name)
+    # The trainable / non-trainable split is part of the key: `stateless_call` takes the weights
+    # as two lists, and a frozen encoder (the frame model freezes the one it is given) has another.
+    split = _variable_split(encoder)
+    key = (type(encoder), _encoder_config(encoder), encoder.dtype_policy.name, split)
     entry = _FORWARDS.get(key)
-    if entry is not None and entry[0]() is not None:
-        return entry[1]
+    if entry is not None:
+        template_encoder = entry[0]()
+        if template_encoder is not None and _variable_split(template_encoder) == split:
+            return entry[1]
     template = weakref.ref(encoder)
 
     def forward(trainable, non_trainable, pixels):
