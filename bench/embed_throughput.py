@@ -35,7 +35,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vidcls_keras.clip import image as clip  # noqa: E402
+from vidcls_keras import clip  # noqa: E402
 from vidcls_keras.embedding import pipeline  # noqa: E402
 from vidcls_keras.video import VIDEO_EXTENSIONS  # noqa: E402
 

@@ -51,8 +51,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from vidcls_keras import data  # noqa: E402
-from vidcls_keras.clip import image as clip
+from vidcls_keras import (
+    clip,
+    data,  # noqa: E402
+)
 from vidcls_keras.datasets.features import video_features  # noqa: E402
 from vidcls_keras.models import build_model  # noqa: E402
 from vidcls_keras.training import trainer as train

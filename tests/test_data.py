@@ -11,9 +11,11 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 from etils import epath  # noqa: E402
 
-from vidcls_keras import data  # noqa: E402
-from vidcls_keras.clip import image as clip
-from vidcls_keras.datasets import core as tfds_videos
+from vidcls_keras import (
+    clip,
+    data,  # noqa: E402
+)
+from vidcls_keras.datasets.features import video_features
 
 EMBED_DIM = 8
 NUM_CLASSES = 3
@@ -320,7 +322,7 @@ with tfds.core.registered.skip_registration():
 
         def _info(self):
             return self.dataset_info_from_configs(
-                features=tfds_videos.video_features(["food", "art_music", "travel"], EMBED_DIM),
+                features=video_features(["food", "art_music", "travel"], EMBED_DIM),
             )
 
         def _split_generators(self, dl_manager):

@@ -13,9 +13,9 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from conftest import SHARED_CLIP_FRAMES
 from hypothesis import given
 from hypothesis import strategies as st
+from support import SHARED_CLIP_FRAMES
 
 from vidcls_keras import video
 

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from vidcls_keras.clip.image import CLIP_MEAN, CLIP_STD  # one place for CLIP's normalization
+from vidcls_keras.clip.preprocessing import CLIP_MEAN, CLIP_STD  # one place; no Keras import
 
 INPUT_KINDS = ("frames", "pixels")
 DEFAULT_SHUFFLE_BUFFER = 2048  # more than youtube_videos' 1,553 training videos: a full shuffle

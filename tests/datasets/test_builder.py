@@ -15,11 +15,11 @@ import sys
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from conftest import REPO_ROOT, SHARED_CLIP_FRAMES
+from support import REPO_ROOT, SHARED_CLIP_FRAMES
 
 from vidcls_keras import files
 from vidcls_keras.clip import specs
-from vidcls_keras.clip.image import center_crop_uint8
+from vidcls_keras.clip.preprocessing import center_crop_uint8
 from vidcls_keras.datasets import features, job
 from vidcls_keras.datasets.report import REPORT_CSV, REPORT_JSON
 from vidcls_keras.embedding import cache, embedders

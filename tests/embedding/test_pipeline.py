@@ -7,8 +7,10 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from vidcls_keras import embed  # noqa: E402
-from vidcls_keras.clip import image as clip  # noqa: E402
+from vidcls_keras import (
+    clip,  # noqa: E402
+    embed,  # noqa: E402
+)
 from vidcls_keras.embedding import pipeline  # noqa: E402
 from vidcls_keras.video import VideoDecodeError, sample_frames  # noqa: E402
 

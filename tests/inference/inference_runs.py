@@ -12,9 +12,9 @@ import pathlib
 import keras
 import numpy as np
 import pytest
-from conftest import local_http_server
+from support import local_http_server
 
-from vidcls_keras.clip import image as clip
+from vidcls_keras import clip
 from vidcls_keras.inference.classifier import VideoClassifier
 from vidcls_keras.inference.export import export_end_to_end
 from vidcls_keras.models import build_model

@@ -29,8 +29,10 @@ from inference_runs import (  # noqa: E402, F401 (fixtures)
     write_train_dir,
 )
 
-from vidcls_keras import video  # noqa: E402
-from vidcls_keras.clip import image as clip  # noqa: E402
+from vidcls_keras import (
+    clip,  # noqa: E402
+    video,  # noqa: E402
+)
 from vidcls_keras.embedding import pipeline  # noqa: E402
 from vidcls_keras.inference.classifier import VideoClassifier, pad_frames  # noqa: E402
 from vidcls_keras.models import build_model  # noqa: E402

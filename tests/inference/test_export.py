@@ -27,8 +27,10 @@ from inference_runs import (  # noqa: E402, F401 (fixtures)
     train_dir,
 )
 
-from vidcls_keras import video  # noqa: E402
-from vidcls_keras.clip import image as clip  # noqa: E402
+from vidcls_keras import (
+    clip,  # noqa: E402
+    video,  # noqa: E402
+)
 from vidcls_keras.inference.classifier import pad_frames  # noqa: E402
 from vidcls_keras.inference.export import export_saved_model  # noqa: E402
 from vidcls_keras.models.end_to_end import EndToEndClassifier  # noqa: E402

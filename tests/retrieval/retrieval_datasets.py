@@ -10,7 +10,7 @@ tower's own embeddings.
 import numpy as np
 import tensorflow_datasets as tfds
 
-from vidcls_keras.clip.text import TINY_EMBED_DIM
+from vidcls_keras.clip.tiny import TINY_EMBED_DIM
 from vidcls_keras.datasets.features import video_features
 
 CLASS_NAMES = ("food", "art_music", "travel")

