@@ -279,10 +279,9 @@ class VideoClassifier:
             logits = self.model.predict_on_batch({"frames": frames, "padding_mask": padding_mask})
             return softmax(logits)[0]
         if isinstance(video_or_frames, np.ndarray):
-            frames = self._checked_frames(video_or_frames)
-        else:
-            frames = self.frames(video_or_frames)
-        pixels = clip.preprocess(frames, self.image_size)
+            pixels = clip.preprocess(self._checked_frames(video_or_frames), self.image_size)
+        else:  # decoded and preprocessed by the one path the datasets use
+            pixels = pipeline.load_video(video_or_frames, self.num_frames, self.image_size).pixels
         if self.kind == "end_to_end":
             padded, padding_mask = pad_frames(pixels, self.max_frames)
             outputs = self.model.predict_on_batch({"pixels": padded, "padding_mask": padding_mask})
