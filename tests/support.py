@@ -74,3 +74,52 @@ def local_http_server(handler, monkeypatch) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def stock_text_encoder(source):
+    """KerasCV's own `CLIPTextEncoder` with `source`'s sizes and weights (for the canaries that
+    show why `vidcls_keras._compat.keras_cv.CausalCLIPTextEncoder` exists)."""
+    import keras
+    from keras_cv.models.feature_extractor import CLIPTextEncoder
+
+    from vidcls_keras.clip import text
+
+    stock = CLIPTextEncoder(
+        transformer_width=source.transformer_width,
+        transformer_layers=source.transformer_layers,
+        transformer_heads=source.transformer_heads,
+        vocab_size=source.vocab_size,
+        embed_dim=source.embed_dim,
+        context_length=source.context_length,
+    )
+    for layer in stock._flatten_layers(include_self=False):  # skip slow random initialisation
+        for attribute in text._INITIALIZER_ATTRIBUTES:
+            if hasattr(layer, attribute):
+                setattr(layer, attribute, keras.initializers.Zeros())
+    stock.build((None, source.context_length))
+    stock.set_weights(source.get_weights())
+    return stock
+
+
+def build_video_folder(shared_videos, root, classes, monkeypatch, config="frames16"):
+    """Builds `video_folder/<config>` with the tiny embedder from `{class: [shared clip names]}`.
+
+    The clips are linked into `root/videos/<class>/`, the cache is `root/cache`, the dataset
+    goes to `root/tfds`. Returns the builder.
+    """
+    import tensorflow_datasets as tfds
+
+    from vidcls_keras.datasets.video_folder import video_folder_dataset_builder
+
+    for class_name, names in classes.items():
+        (root / "videos" / class_name).mkdir(parents=True)
+        for name in names:
+            (root / "videos" / class_name / name).symlink_to(shared_videos / name)
+    monkeypatch.setenv("VIDCLS_CACHE_DIR", str(root / "cache"))
+    builder = video_folder_dataset_builder.Builder(
+        embedder="tiny:0", config=config, data_dir=str(root / "tfds")
+    )
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(root / "videos"))
+    )
+    return builder

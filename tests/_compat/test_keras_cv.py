@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from keras_cv.models.feature_extractor import CLIPImageEncoder, CLIPTextEncoder
+from support import stock_text_encoder
 
 from vidcls_keras._compat.keras_cv import (
     CausalCLIPTextEncoder,
@@ -21,25 +22,6 @@ FIXED = "upstream fixed: delete the workaround in vidcls_keras/_compat/keras_cv.
 IMAGE_SIZES = dict(
     input_resolution=64, patch_size=32, width=32, num_layers=1, heads=2, output_dim=8
 )
-
-
-def _stock_text_encoder(source: CausalCLIPTextEncoder) -> CLIPTextEncoder:
-    """KerasCV's own text encoder with `source`'s sizes and weights."""
-    stock = CLIPTextEncoder(
-        transformer_width=source.transformer_width,
-        transformer_layers=source.transformer_layers,
-        transformer_heads=source.transformer_heads,
-        vocab_size=source.vocab_size,
-        embed_dim=source.embed_dim,
-        context_length=source.context_length,
-    )
-    for layer in stock._flatten_layers(include_self=False):  # skip slow random initialisation
-        for attribute in text._INITIALIZER_ATTRIBUTES:
-            if hasattr(layer, attribute):
-                setattr(layer, attribute, keras.initializers.Zeros())
-    stock.build((None, source.context_length))
-    stock.set_weights(source.get_weights())
-    return stock
 
 
 def test_clip_image_encoder_config_still_does_not_reload():
@@ -69,7 +51,7 @@ def test_savable_clip_image_encoder_reloads_either_spelling():
 
 def test_clip_text_encoder_still_attends_to_future_tokens():
     causal = text.TextEmbedder.tiny(0).text_encoder
-    stock = _stock_text_encoder(causal)
+    stock = stock_text_encoder(causal)
     end = causal.end_token_id  # the largest id, so KerasCV pools at it too
     token_ids = np.zeros((2, causal.context_length), np.int32)
     token_ids[:, :4] = [end - 1, 300, 301, end]

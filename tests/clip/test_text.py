@@ -7,10 +7,10 @@ The reference is a tiny, randomly initialised Hugging Face `CLIPModel` (quick_ge
 
 import json
 
-import keras
 import numpy as np
 import pytest
 from hf_references import row_relative_error
+from support import stock_text_encoder
 
 from vidcls_keras.clip import text as clip_text
 from vidcls_keras.clip import tokenizer
@@ -80,33 +80,13 @@ def test_keras_cv_text_encoder_alone_does_not_match(hf_embedder, hf_text_checkpo
     1e-3) gives other embeddings from the same weights. If this starts failing, KerasCV was fixed
     and the workaround in vidcls_keras/_compat/keras_cv.py can go (its canaries say so too)."""
     _, reference, hf_tokenizer = hf_text_checkpoint
-    stock = keras_cv_encoder(hf_embedder.text_encoder)
+    stock = stock_text_encoder(hf_embedder.text_encoder)
     token_ids, padding_mask = hf_embedder.tokenize(PROMPTS[:4])
     expected = reference_embeddings(reference, hf_tokenizer, PROMPTS[:4])
     stock_error = row_relative_error(
         np.asarray(stock(token_ids, attention_mask=padding_mask)), expected
     )
     assert stock_error > 1e-2
-
-
-def keras_cv_encoder(source):
-    from keras_cv.models.feature_extractor import CLIPTextEncoder
-
-    stock = CLIPTextEncoder(
-        transformer_width=source.transformer_width,
-        transformer_layers=source.transformer_layers,
-        transformer_heads=source.transformer_heads,
-        vocab_size=source.vocab_size,
-        embed_dim=source.embed_dim,
-        context_length=source.context_length,
-    )
-    for layer in stock._flatten_layers(include_self=False):  # skip slow random initialisation
-        for attribute in clip_text._INITIALIZER_ATTRIBUTES:
-            if hasattr(layer, attribute):
-                setattr(layer, attribute, keras.initializers.Zeros())
-    stock.build((None, source.context_length))
-    stock.set_weights(source.get_weights())
-    return stock
 
 
 def test_embed_batches_are_independent(tiny):

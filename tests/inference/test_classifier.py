@@ -199,23 +199,12 @@ def test_the_runs_num_frames_sets_sampling_and_extra_rows_are_trimmed_as_in_trai
 @pytest.mark.slow
 def test_prediction_embeds_a_video_exactly_as_its_dataset_did(shared_videos, tmp_path, monkeypatch):
     """A video_folder dataset (tiny:0, 16 frames per video) and a run's classifier over it."""
-    import tensorflow_datasets as tfds
+    from support import build_video_folder
 
     from vidcls_keras import data
-    from vidcls_keras.datasets.video_folder import video_folder_dataset_builder
 
     names = {"a": ["mmaction2__demo.mp4", "moviepy__fire2.mp4"], "b": ["imageio__test.webm"]}
-    for class_name, files in names.items():
-        (tmp_path / "videos" / class_name).mkdir(parents=True)
-        for name in files:
-            (tmp_path / "videos" / class_name / name).symlink_to(shared_videos / name)
-    monkeypatch.setenv("VIDCLS_CACHE_DIR", str(tmp_path / "cache"))
-    builder = video_folder_dataset_builder.Builder(
-        embedder="tiny:0", config="frames16", data_dir=str(tmp_path / "tfds")
-    )
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path / "videos"))
-    )
+    builder = build_video_folder(shared_videos, tmp_path, names, monkeypatch)
     head = build_model(
         "mean", num_classes=2, max_frames=8, embed_dim=clip.TINY_CONFIG.embed_dim
     )  # 8 slots for 16-frame videos: the classifier must still embed 16 frames

