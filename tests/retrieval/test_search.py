@@ -9,31 +9,13 @@ from retrieval_datasets import (
     DATASET,
     around,
     build,
-    build_random,
     example,
     random_examples,
 )
 
-from vidcls_keras import files
 from vidcls_keras import search as search_command
 from vidcls_keras.clip.text import TextEmbedder
 from vidcls_keras.retrieval import search
-
-
-@pytest.fixture(scope="module")
-def text_embedder():
-    return TextEmbedder.tiny(0)
-
-
-@pytest.fixture(scope="module")
-def random_dataset(tmp_path_factory):
-    return build_random(tmp_path_factory.mktemp("random_tfds"))
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path, monkeypatch):
-    """Each test gets its own index cache folder (and never writes to ~/.cache)."""
-    monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "cache"))
 
 
 def test_search_ranks_the_matching_video_first(tmp_path, text_embedder, capsys):

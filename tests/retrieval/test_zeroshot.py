@@ -12,31 +12,12 @@ from retrieval_datasets import (
     SPEC,
     around,
     build,
-    build_random,
     example,
 )
 
-from vidcls_keras import files
 from vidcls_keras import zeroshot as zeroshot_command
-from vidcls_keras.clip.text import TextEmbedder
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.retrieval import zeroshot
-
-
-@pytest.fixture(scope="module")
-def text_embedder():
-    return TextEmbedder.tiny(0)
-
-
-@pytest.fixture(scope="module")
-def random_dataset(tmp_path_factory):
-    return build_random(tmp_path_factory.mktemp("random_tfds"))
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path, monkeypatch):
-    """Each test gets its own index cache folder (and never writes to ~/.cache)."""
-    monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "cache"))
 
 
 def test_zero_shot_cli_end_to_end(random_dataset, tmp_path, capsys):
