@@ -72,7 +72,11 @@ def test_demo_end_to_end(tmp_path):
         assert (run_dir / "model.keras").is_file(), run_dir
         assert json.loads((run_dir / "metrics.json").read_text())["test"]["num_examples"] > 0
         assert f"| {row.description} | 1 |" in table
-        assert f"{row.original_f1_micro:.3f}" in table
+        assert f"{row.original_f1_micro:.3f}" not in table
+    # Generated clips and a random encoder: the original's numbers are left out, and why is said.
+    assert "original f1-micro" not in table and "difference" not in table
+    assert "the videos are generated clips and the encoder tiny:0 has random weights" in table
+    assert "original_f1_micro" not in (runs_dir / "results.csv").read_text()
 
     # The prediction line names a test video, a class and the true label.
     (line,) = [line for line in stdout.splitlines() if "predict: " in line and " -> " in line]
@@ -114,3 +118,12 @@ def test_build_dataset_rejects_a_builder_of_another_package(tmp_path):
     for builder in ("mnist", "no_such_builder"):
         with pytest.raises(demo.DemoError, match="not a dataset of vidcls_keras.datasets"):
             demo.build_dataset(tmp_path, tmp_path / "tfds", builder=builder)
+
+
+def test_demo_rejects_a_single_class(tmp_path, capsys):
+    (tmp_path / "videos" / "cats").mkdir(parents=True)
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (tmp_path / "videos" / "cats" / name).write_bytes(b"")
+    status = demo.main(["--videos", str(tmp_path / "videos"), "--output-dir", str(tmp_path / "o")])
+    assert status == 2
+    assert "has 1 class folder (cats): a classifier needs at least 2" in capsys.readouterr().err

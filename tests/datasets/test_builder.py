@@ -331,3 +331,49 @@ def test_embed_command_gives_the_datasets_embeddings(plain, manual_dir, tmp_path
     for video_id, example in expected.items():
         written = np.load(out / f"{pathlib.Path(video_id).stem}.npy")
         np.testing.assert_array_equal(written, example["embeddings"], err_msg=video_id)
+
+
+def test_unreadable_cache_entries_are_moved_aside_and_embedded_again(
+    plain, manual_dir, tmp_path, caplog
+):
+    """A truncated entry and one with a flipped payload byte: the rebuild moves both aside,
+    names them (log and report), embeds those two videos again and gives the same dataset."""
+    import shutil
+
+    builder, expected, _ = plain
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(pathlib.Path(builder.data_dir).parents[3] / "cache", cache_dir)
+    entries = {}
+    for video_id in ("people/mmaction2__demo.mp4", "scenes/moviepy__fire2.mp4"):
+        sha = cache.file_sha256(manual_dir / video_id)
+        (entries[video_id],) = cache_dir.rglob(f"{sha}.npz")
+    truncated, flipped = entries.values()
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    data = bytearray(flipped.read_bytes())
+    data[data.index(b"embeddings.npy") + 200] ^= 0xFF  # inside the array: only the CRC-32 sees it
+    flipped.write_bytes(bytes(data))
+
+    counter = CountingEmbed()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job, "embed_pixels", counter)
+        rebuilt = build(manual_dir, tmp_path / "data", cache_dir)
+    assert counter.calls == 2
+    assert_same_examples(read_examples(rebuilt), expected)
+
+    built = report(rebuilt)
+    assert built["summary"]["cache_corrupt"] == 2
+    assert (built["summary"]["embedded"], built["summary"]["from_cache"]) == (2, 6)
+    rows = {row["video_id"]: row for row in built["cache_corrupt"]}
+    assert sorted(rows) == sorted(entries)
+    for video_id, entry in entries.items():
+        (moved,) = entry.parent.glob(f"{entry.name}.corrupt-*")
+        assert rows[video_id]["status"] == "cache_corrupt"
+        assert f"{entry} is unreadable" in rows[video_id]["reason"]
+        assert f"moved to {moved}" in rows[video_id]["reason"]
+        assert f"moved to {moved}" in caplog.text
+        assert entry.is_file()  # written again
+    assert "File is not a zip file" in rows["people/mmaction2__demo.mp4"]["reason"]
+    assert "Bad CRC-32" in rows["scenes/moviepy__fire2.mp4"]["reason"]
+    with open(pathlib.Path(rebuilt.data_dir) / REPORT_CSV, newline="") as handle:
+        statuses = sorted((r["video_id"], r["status"]) for r in csv.DictReader(handle))
+    assert statuses == sorted([(CORRUPT_ID, "failed")] + [(v, "cache_corrupt") for v in entries])

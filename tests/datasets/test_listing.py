@@ -2,8 +2,11 @@
 
 import os
 import pathlib
+import shutil
 
-from vidcls_keras.datasets.listing import list_youtube_videos
+import pytest
+
+from vidcls_keras.datasets.listing import VideoListError, list_video_folder, list_youtube_videos
 from vidcls_keras.datasets.youtube_videos import youtube_videos_dataset_builder
 
 
@@ -17,3 +20,51 @@ def test_youtube_listing_reports_missing_videos():
     assert [(p["video_id"], p["status"]) for p in found.problems] == [("trav0000009", "missing")]
     assert {v.title for v in found.videos} >= {"food clip 1", "history clip 2"}
     assert all(os.path.isabs(v.path) for v in found.videos)
+
+
+def _touch(path: pathlib.Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")  # listing never decodes: empty files are enough
+
+
+def test_a_single_class_folder_is_refused_naming_the_layout(tmp_path):
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        _touch(tmp_path / "cats" / name)
+    with pytest.raises(VideoListError) as raised:
+        list_video_folder(tmp_path)
+    message = str(raised.value)
+    assert f"manual_dir {tmp_path} has 1 class folder (cats)" in message
+    assert "at least 2" in message and "<manual_dir>/<class>/<video>" in message
+
+
+def test_hidden_and_stray_names_are_listed_as_skipped(tmp_path):
+    for path in ("cats/a.mp4", "dogs/b.mp4", "cats/.DS_Store", "cats/._a.mp4", "dogs/.thumbs/x"):
+        _touch(tmp_path / path)
+    _touch(tmp_path / ".DS_Store")
+    (tmp_path / ".git").mkdir()
+    _touch(tmp_path / "loose.mp4")
+    found = list_video_folder(tmp_path)
+    assert [v.video_id for v in found.videos] == ["cats/a.mp4", "dogs/b.mp4"]
+    assert found.class_names == ["cats", "dogs"]
+    skipped = {p["video_id"]: (p["label"], p["status"], p["reason"]) for p in found.problems}
+    assert skipped == {
+        ".DS_Store": ("", "skipped", "hidden file"),
+        ".git": ("", "skipped", "hidden folder"),
+        "loose.mp4": ("", "skipped", "not in a class folder: videos go in <class>/<video>"),
+        "cats/.DS_Store": ("cats", "skipped", "hidden file"),
+        "cats/._a.mp4": ("cats", "skipped", "hidden file"),
+        "dogs/.thumbs": ("dogs", "skipped", "hidden folder"),
+    }
+    assert all(os.path.isabs(p["path"]) for p in found.problems)
+
+
+def test_youtube_videos_of_one_category_only_are_refused(tmp_path):
+    dummy = pathlib.Path(youtube_videos_dataset_builder.__file__).parent / "dummy_data"
+    shutil.copytree(dummy / "videos" / "food", tmp_path / "videos" / "food")
+    with pytest.raises(VideoListError) as raised:
+        list_youtube_videos(
+            dummy / "youtube.csv", tmp_path / "videos", youtube_videos_dataset_builder.CLASS_NAMES
+        )
+    message = str(raised.value)
+    assert "the videos on disk are of 1 category (food)" in message and "at least 2" in message
+    assert f"{tmp_path / 'videos'}/<category>/<id>.<ext>" in message

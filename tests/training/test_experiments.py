@@ -62,12 +62,14 @@ def test_cli_two_seeds_one_epoch_on_tiny_data(tmp_path):
         assert results.loc[name, "num_seeds"] == 2
         assert results.loc[name, "f1_micro_mean"] == pytest.approx(scores.mean())
         assert results.loc[name, "f1_micro_std"] == pytest.approx(np.std(scores, ddof=1))
-    assert results.loc["mean", "original_f1_micro"] == 0.965
-    assert results.loc["mean_mixup", "original_f1_micro"] == 0.977
+    # tiny_videos records embedder tiny:0 (random weights): the original's numbers are left out.
+    assert "original_f1_micro" not in results.columns and "difference" not in results.columns
 
     markdown = (output_dir / "results.md").read_text()
-    assert "| mean + linear | 2 |" in markdown and "| 0.965 |" in markdown
-    assert "| 0.977 |" in markdown and " ± " in markdown
+    assert "| mean + linear | 2 |" in markdown and " ± " in markdown
+    assert "0.965" not in markdown and "0.977" not in markdown and "difference" not in markdown
+    assert "not comparable with the original's numbers" in markdown
+    assert "the encoder tiny:0 has random weights" in markdown
 
     # A rerun does not silently replace finished runs.
     again = experiments_main(
@@ -113,3 +115,60 @@ def test_bad_requests_are_refused(tmp_path):
         experiments.run_experiments(TrainConfig(), [0], tmp_path, only=["nope"])
     with pytest.raises(experiments.ExperimentsError, match="distinct"):
         experiments.run_experiments(TrainConfig(), [1, 1], tmp_path)
+
+
+def test_which_runs_stand_beside_the_original():
+    assert experiments.incomparable_reason("preset:clip-vit-base-patch32") is None
+    assert experiments.incomparable_reason("hf:/models/clip") is None
+    assert experiments.incomparable_reason(None) is None  # unknown: not built by our builders
+    assert "tiny:3 has random weights" in experiments.incomparable_reason("tiny:3")
+    assert "generated clips" in experiments.incomparable_reason(
+        "preset:clip-vit-base-patch32", generated_videos=True
+    )
+
+
+def _fake_results():
+    rows = [row for row in experiments.EXPERIMENTS if row.name in ("mean", "frame")]
+    results = [
+        experiments.RunResult(row.name, seed, 0.5 + 0.1 * seed, 0.4, 0.5, 1.0, 1, f"/runs/{seed}")
+        for row in rows
+        for seed in (0, 1)
+    ]
+    return rows, results
+
+
+def test_real_runs_are_shown_beside_the_original(tmp_path):
+    rows, results = _fake_results()
+    summary = experiments.write_summary(results, rows, TrainConfig(), tmp_path)
+    assert summary[0]["original_f1_micro"] == 0.965
+    assert summary[0]["difference"] == pytest.approx(0.55 - 0.965)
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| original f1-micro | difference |" in markdown
+    assert "| mean + linear | 2 | 0.550 ± 0.071 | 0.400 ± 0.000 | 0.965 | -0.415 |" in markdown
+    assert "not comparable" not in markdown
+    figure = experiments.results_figure(summary)
+    (axis,) = figure.axes
+    assert len(axis.patches) == 2 * len(rows)  # ours and the original's, side by side
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == [
+        "this project",
+        "original (1 run)",
+    ]
+
+
+def test_generated_or_random_runs_leave_the_original_out(tmp_path):
+    rows, results = _fake_results()
+    reason = experiments.incomparable_reason("tiny:0", generated_videos=True)
+    summary = experiments.write_summary(
+        results, rows, TrainConfig(), tmp_path, not_comparable=reason
+    )
+    assert all("original_f1_micro" not in row and "difference" not in row for row in summary)
+    assert "original_f1_micro" not in (tmp_path / "results.csv").read_text()
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| configuration | seeds | f1-micro | f1-macro |\n" in markdown
+    assert "0.965" not in markdown and "0.844" not in markdown and "difference" not in markdown
+    assert "not comparable with the original's numbers" in markdown and reason in markdown
+    figure = experiments.results_figure(summary, not_comparable=reason)
+    (axis,) = figure.axes
+    assert len(axis.patches) == len(rows)  # ours only
+    assert "not comparable with the original" in axis.get_title()
+    assert (tmp_path / "results.png").is_file()

@@ -23,7 +23,12 @@ import tensorflow_datasets as tfds
 from vidcls_keras.datasets.features import frame_index
 from vidcls_keras.datasets.listing import Video, VideoListError
 from vidcls_keras.datasets.report import write_status
-from vidcls_keras.embedding.cache import EmbedderMismatchError, EmbeddingCache, file_sha256
+from vidcls_keras.embedding.cache import (
+    CorruptCacheEntryError,
+    EmbedderMismatchError,
+    EmbeddingCache,
+    file_sha256,
+)
 from vidcls_keras.embedding.embedders import embedder_fingerprint, load_embedder
 from vidcls_keras.embedding.pipeline import embed_pixels, load_video
 from vidcls_keras.video import VideoDecodeError
@@ -75,6 +80,7 @@ class _Prepared:
     pixels: np.ndarray | None = None
     frame: np.ndarray | None = None
     failure: str = ""
+    cache_corrupt: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +126,10 @@ class EmbeddingJob:
         except OSError as error:
             prepared.failure = f"cannot read the file: {error}"
             return prepared
-        cached = self.cache.load(prepared.content_sha256, self.num_frames)
+        try:
+            cached = self.cache.load(prepared.content_sha256, self.num_frames)
+        except CorruptCacheEntryError as error:  # moved aside: embed the video again
+            cached, prepared.cache_corrupt = None, f"{error}; embedded again"
         if cached is not None:
             prepared.embeddings = cached["embeddings"]
             index = frame_index(video.video_id, len(prepared.embeddings))
@@ -167,7 +176,7 @@ class EmbeddingJob:
             self.cache.save(
                 prepared.content_sha256, self.num_frames, embeddings, prepared.frame, index
             )
-            status = "embedded"
+            status = "cache_corrupt" if prepared.cache_corrupt else "embedded"
         example = {
             "video_id": video.video_id,
             "title": video.title,
@@ -176,7 +185,7 @@ class EmbeddingJob:
             "num_frames": np.int32(len(embeddings)),
             "frame": np.asarray(prepared.frame, dtype=np.uint8),
         }
-        return VideoResult(video, status, example=example)
+        return VideoResult(video, status, prepared.cache_corrupt, example=example)
 
 
 def plain_examples(

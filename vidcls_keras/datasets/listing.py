@@ -2,7 +2,9 @@
 
 `list_video_folder` reads `<root>/<class>/<file>`; `list_youtube_videos` reads the cleaned YouTube
 CSV (`vidcls_keras.youtube`) and finds each id's downloaded file. Nothing is dropped silently:
-skipped files and missing videos are returned as `problems` for the build report.
+skipped files (hidden ones included) and missing videos are returned as `problems` for the build
+report. Fewer than 2 classes with videos is refused: a 1-class classifier scores f1 1.0 and
+means nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from vidcls_keras.errors import VidclsError
 
 class VideoListError(VidclsError):
     """The manual data cannot be turned into a labelled list of videos."""
+
+
+MIN_CLASSES = 2  # a classifier needs two classes to tell apart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,30 +75,50 @@ def list_video_folder(root: str | os.PathLike) -> VideoList:
     """Lists `<root>/<class>/<file>`: class names are the sub-folder names, sorted.
 
     Only files directly inside a class folder whose suffix is in
-    `vidcls_keras.video.VIDEO_EXTENSIONS` are videos; hidden entries are ignored, and other files
-    and nested folders are listed in the report as `skipped`. Video ids are `<class>/<file name>`.
+    `vidcls_keras.video.VIDEO_EXTENSIONS` are videos. Everything else is listed in the report as
+    `skipped`, with its reason: hidden names (beginning with `.`: `.DS_Store`, macOS `._*`
+    companions), other suffixes, nested folders, files directly in `root`. Video ids are
+    `<class>/<file name>` (a skipped name in `root` is its own id, with no label).
 
     Raises:
-        VideoListError: `root` has no class folder, or a class folder has no video.
+        VideoListError: `root` has fewer than 2 class folders, or a class folder has no video.
     """
     from vidcls_keras.video import VIDEO_EXTENSIONS
 
     root = pathlib.Path(root)
     if not root.is_dir():
         raise VideoListError(f"manual_dir {root} is not a folder: pass --manual_dir <folder>.")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs, problems = [], []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith("."):
+            reason = f"hidden {'folder' if path.is_dir() else 'file'}"
+        elif not path.is_dir():
+            reason = "not in a class folder: videos go in <class>/<video>"
+        else:
+            class_dirs.append(path)
+            continue
+        problems.append(_problem(path.name, "", "skipped", reason, str(path.absolute())))
     if not class_dirs:
         raise VideoListError(
             f"manual_dir {root} has no class folders: put videos in <manual_dir>/<class>/<file>."
         )
-    videos, problems, empty = [], [], []
+    if len(class_dirs) < MIN_CLASSES:
+        raise VideoListError(
+            f"manual_dir {root} has 1 class folder ({class_dirs[0].name}): a classifier needs at "
+            f"least {MIN_CLASSES} classes. Put each class's videos in its own folder, "
+            "<manual_dir>/<class>/<video>."
+        )
+    videos, empty = [], []
     for class_dir in class_dirs:
         found = 0
         for path in sorted(class_dir.iterdir()):
             video_id = f"{class_dir.name}/{path.name}"
             if path.name.startswith("."):
-                continue
-            if path.is_dir():
+                reason = f"hidden {'folder' if path.is_dir() else 'file'}"
+                problems.append(
+                    _problem(video_id, class_dir.name, "skipped", reason, str(path.absolute()))
+                )
+            elif path.is_dir():
                 reason = "nested folder ignored: only <class>/<file> is read"
                 problems.append(
                     _problem(video_id, class_dir.name, "skipped", reason, str(path.absolute()))
@@ -131,7 +156,8 @@ def list_youtube_videos(
     one), never silently dropped.
 
     Raises:
-        VideoListError: the CSV is absent, or names a category outside `class_names`.
+        VideoListError: the CSV is absent, names a category outside `class_names`, or fewer
+            than 2 categories have videos on disk.
     """
     from vidcls_keras.youtube import download
     from vidcls_keras.youtube.video_list import read_video_list
@@ -164,6 +190,16 @@ def list_youtube_videos(
             problems.append(_problem(entry.video_id, entry.category, "missing", reason))
         else:
             videos.append(Video(entry.video_id, str(path.absolute()), entry.category, entry.title))
+    found = sorted({video.label for video in videos})
+    if len(found) < MIN_CLASSES:
+        raise VideoListError(
+            f"{csv_path}: the videos on disk are of {len(found)} "
+            f"categor{'y' if len(found) == 1 else 'ies'} ({', '.join(found) or 'none'}) and "
+            f"{len(problems)} of its entries are missing; a classifier needs at least "
+            f"{MIN_CLASSES} categories. "
+            f"Download them as {videos_dir}/<category>/<id>.<ext> (python -m "
+            f"vidcls_keras.download --csv {csv_path} --out {videos_dir})."
+        )
     return VideoList(
         videos=videos,
         class_names=list(class_names),

@@ -67,6 +67,7 @@ def write_report(
             "examples_per_class": _count(kept, "label"),
         }
     failed = [row for row in rows if row["status"] == "failed"]
+    cache_corrupt = [row for row in rows if row["status"] == "cache_corrupt"]
     statuses = _count(rows, "status")
     summary = {
         "listed": len(listing.videos) + sum(p["status"] == "missing" for p in listing.problems),
@@ -74,8 +75,9 @@ def write_report(
         "skipped_files": sum(p["status"] == "skipped" for p in listing.problems),
         "failed": len(failed),
         "examples": sum(s["examples"] for s in splits.values()),
-        "embedded": statuses.get("embedded", 0),
+        "embedded": statuses.get("embedded", 0) + len(cache_corrupt),
         "from_cache": statuses.get("cached", 0),
+        "cache_corrupt": len(cache_corrupt),  # unreadable entries moved aside, re-embedded
         "examples_per_split": {split: s["examples"] for split, s in splits.items()},
     }
     report = {
@@ -86,6 +88,7 @@ def write_report(
         "splits": splits,
         "source": listing.source,
         "failed": failed,
+        "cache_corrupt": cache_corrupt,
         "missing": [p for p in listing.problems if p["status"] == "missing"],
         "skipped": [p for p in listing.problems if p["status"] == "skipped"],
     }
@@ -94,7 +97,7 @@ def write_report(
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=REPORT_CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(failed + report["missing"] + report["skipped"])
+    writer.writerows(failed + cache_corrupt + report["missing"] + report["skipped"])
     (folder / REPORT_CSV).write_text(table.getvalue())
     return summary
 
@@ -102,9 +105,11 @@ def write_report(
 def format_summary(name: str, summary: Mapping[str, Any], folder: os.PathLike | str) -> str:
     """One line: examples per split, failures, missing videos, cache use, where the report is."""
     per_split = ", ".join(f"{k} {v}" for k, v in summary["examples_per_split"].items())
+    corrupt = summary.get("cache_corrupt", 0)
+    moved = f" ({corrupt} unreadable cache entries moved aside)" if corrupt else ""
     return (
         f"{name}: {summary['examples']} examples ({per_split}); {summary['failed']} failed to "
         f"decode, {summary['missing']} missing, {summary['skipped_files']} files skipped; "
-        f"{summary['embedded']} embedded, {summary['from_cache']} from cache; report: "
+        f"{summary['embedded']} embedded{moved}, {summary['from_cache']} from cache; report: "
         f"{pathlib.Path(folder) / REPORT_JSON}"
     )

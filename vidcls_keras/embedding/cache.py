@@ -2,7 +2,10 @@
 
 A build killed halfway and started again embeds only what is missing; entries are written
 atomically (`vidcls_keras.files.atomic_write_bytes`), and an entry or cache folder made by other
-weights than the requested embedder's is refused (`EmbedderMismatchError`), never mixed in.
+weights than the requested embedder's is refused (`EmbedderMismatchError`), never mixed in. An
+entry that cannot be read (truncated, a flipped byte: a cache is a cache) is moved aside as
+`<entry>.corrupt-<UTC time>-<pid>` in its folder, with a WARNING, and reported to the caller
+(`CorruptCacheEntryError`), which embeds the video again.
 """
 
 from __future__ import annotations
@@ -11,9 +14,13 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 import pathlib
 import re
+import time
+import zipfile
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,12 +31,41 @@ from vidcls_keras.files import CACHE_DIR_ENV, atomic_write_bytes, cache_dir
 if TYPE_CHECKING:
     import keras
 
+logger = logging.getLogger(__name__)
+
 # Bump when what a cache entry holds, or how it is computed, changes: old entries are then unused.
 CACHE_FORMAT = 2  # 2: fingerprints no longer hash Keras weight paths (per-process names)
+# What reading a damaged `.npz` raises: zipfile (truncated: "File is not a zip file"; a flipped
+# byte: "Bad CRC-32"), zlib, NumPy's header parser (ValueError), an absent array (KeyError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    ValueError,
+    KeyError,
+    EOFError,
+    OSError,
+    NotImplementedError,
+)
+_ENTRY_ARRAYS = ("embeddings", "frame", "frame_index", "spec", "fingerprint")
 
 
 class EmbedderMismatchError(VidclsError):
     """A dataset or an embedding cache was made by a different embedder than the one requested."""
+
+
+class CorruptCacheEntryError(VidclsError):
+    """A cache entry could not be read; it was moved aside, so the video can be embedded again.
+
+    Attributes:
+        path: the entry's path.
+        moved_to: where it now is (`<path>.corrupt-<UTC time>-<pid>`), or "" when another
+            process had already moved or replaced it.
+    """
+
+    def __init__(self, message: str, path: str = "", moved_to: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.moved_to = moved_to
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -56,6 +92,10 @@ def weights_fingerprint(model: keras.Model) -> str:
         digest.update(repr((index, value.shape, str(value.dtype))).encode())
         digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,21 +152,63 @@ class EmbeddingCache:
         """The entry's arrays, or None when there is none.
 
         Raises:
-            EmbedderMismatchError: the entry was written by another embedder.
+            EmbedderMismatchError: the entry was written by another embedder (left in place).
+            CorruptCacheEntryError: the entry could not be read, or holds arrays of the wrong
+                shape; it has been moved aside (a WARNING names where), so the next `load`
+                returns None and the caller embeds the video again.
         """
         path = self.entry_path(content_sha256, num_frames)
         if not path.is_file():
             return None
-        with open(path, "rb") as handle:
-            with np.load(handle) as npz:
-                entry = {name: npz[name] for name in npz.files}
-        if str(entry["spec"]) != self.spec or str(entry["fingerprint"]) != self.fingerprint:
+        identity = None
+        try:
+            with open(path, "rb") as handle:
+                identity = _identity(os.fstat(handle.fileno()))
+                with np.load(handle) as npz:
+                    entry = {name: npz[name] for name in _ENTRY_ARRAYS}
+            stored_spec, stored_fingerprint = str(entry["spec"]), str(entry["fingerprint"])
+        except _UNREADABLE as error:
+            raise self._move_aside(path, identity, f"{type(error).__name__}: {error}") from error
+        if stored_spec != self.spec or stored_fingerprint != self.fingerprint:
             raise EmbedderMismatchError(
-                f"cache entry {path} was written by embedder {str(entry['spec'])!r} "
-                f"({str(entry['fingerprint'])[:12]}), not {self.spec!r} "
+                f"cache entry {path} was written by embedder {stored_spec!r} "
+                f"({stored_fingerprint[:12]}), not {self.spec!r} "
                 f"({self.fingerprint[:12]}): delete it."
             )
+        embeddings, frame = entry["embeddings"], entry["frame"]
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.embed_dim or frame.ndim != 3:
+            raise self._move_aside(
+                path,
+                identity,
+                f"embeddings of shape {embeddings.shape}, frame of shape {frame.shape}; "
+                f"expected (k, {self.embed_dim}) and (224, 224, 3)",
+            )
         return entry
+
+    def _move_aside(
+        self, path: pathlib.Path, identity: tuple[int, int] | None, why: str
+    ) -> CorruptCacheEntryError:
+        """Renames an unreadable entry to `<entry>.corrupt-<UTC time>-<pid>`, logs a WARNING.
+
+        Not when another process has already moved or replaced it since it was read (atomic
+        writes give a new entry a new inode): then nothing is moved.
+
+        Returns:
+            The error to raise, naming the entry, why it is unreadable and where it went.
+        """
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{os.getpid()}")
+        moved_to = ""
+        try:
+            if identity is None or _identity(os.stat(path)) == identity:
+                os.rename(path, target)
+                moved_to = str(target)
+        except FileNotFoundError:  # moved aside by another build between our read and now
+            pass
+        where = f"moved to {moved_to}" if moved_to else "already moved or replaced by another build"
+        message = f"embedding cache entry {path} is unreadable ({why}): {where}"
+        logger.warning("%s; the video is embedded again.", message)
+        return CorruptCacheEntryError(message, str(path), moved_to)
 
     def save(
         self,

@@ -21,6 +21,10 @@ Every (configuration, seed) pair is one `vidcls_keras.train` run in `<output-dir
 The original reported one run per configuration, with no seed, on its 173 test videos, after
 choosing its settings on those same videos; its numbers are context, not a target to match to the
 third decimal. f1-micro equals accuracy for single-label data; f1-macro weighs classes equally.
+They stand beside real runs only: when the dataset's embedder has random weights (`tiny:<seed>`)
+or the videos are generated (the demo's clips, `run_experiments(..., generated_videos=True)`),
+the original's column, the difference and its bars are left out, and the summary says why
+(`incomparable_reason`).
 
 `EXPERIMENTS` is a plain list: a new row (an LSTM head, max pooling, zero-shot CLIP) is one more
 `Experiment`, with its own `run` function when it does not train (zero-shot).
@@ -38,6 +42,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vidcls_keras import data
+from vidcls_keras.clip.specs import parse_embedder_spec
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.retrieval import zeroshot
 from vidcls_keras.training import trainer
@@ -47,6 +53,7 @@ RUNS_FILENAME = "runs.csv"
 RESULTS_CSV_FILENAME = "results.csv"
 RESULTS_MD_FILENAME = "results.md"
 RESULTS_PNG_FILENAME = "results.png"
+ORIGINAL_SETUP = "173 real YouTube test videos, pretrained CLIP ViT-B/32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +114,38 @@ class RunResult:
     output_dir: str
 
 
+def incomparable_reason(embedder_spec: str | None, *, generated_videos: bool = False) -> str | None:
+    """Why a sweep's numbers cannot stand beside the original's, or None when they can.
+
+    Args:
+        embedder_spec: the dataset's embedder (its metadata's `embedder`); None when unknown
+            (a dataset not built by this project's builders), taken as comparable.
+        generated_videos: the videos were generated (the demo's synthetic clips).
+
+    Returns:
+        None for real videos embedded by pretrained weights (`preset:`, `hf:`); else the reason,
+        e.g. "the encoder tiny:0 has random weights".
+    """
+    reasons = []
+    if generated_videos:
+        reasons.append("the videos are generated clips")
+    if embedder_spec is not None and parse_embedder_spec(embedder_spec).kind == "tiny":
+        reasons.append(f"the encoder {embedder_spec} has random weights")
+    return " and ".join(reasons) or None
+
+
+def _dataset_embedder(base: TrainConfig) -> str | None:
+    """The embedder spec in the dataset's metadata; None when the dataset cannot be read (its
+    runs then say why) or records none."""
+    try:
+        _, info = data.load_split(base.dataset, "test", base.data_dir)
+    # TFDS raises AssertionError for a registered dataset whose files are not in data_dir.
+    except (ValueError, AssertionError):
+        return None
+    embedder = (info.metadata or {}).get("embedder")
+    return None if embedder is None else str(embedder)
+
+
 def _select(names: Sequence[str] | None, experiments: Sequence[Experiment]) -> list[Experiment]:
     if not names:
         return list(experiments)
@@ -124,6 +163,7 @@ def run_experiments(
     *,
     experiments: Sequence[Experiment] = EXPERIMENTS,
     only: Sequence[str] | None = None,
+    generated_videos: bool = False,
 ) -> list[RunResult]:
     """Runs every selected configuration with every seed, then writes the summary files.
 
@@ -134,6 +174,8 @@ def run_experiments(
         output_dir: the parent folder of the runs and the summary files.
         experiments: the rows (default: all of `EXPERIMENTS`, the original's six first).
         only: names of the rows to run; None runs all.
+        generated_videos: the dataset's videos were generated (the demo's clips): the summary
+            leaves the original's numbers out (as it does for a random-weight `tiny:` embedder).
 
     Returns:
         One `RunResult` per run, in run order.
@@ -147,6 +189,7 @@ def run_experiments(
         raise ExperimentsError(f"--seeds must be distinct integers, at least one; got {seeds}.")
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    not_comparable = incomparable_reason(_dataset_embedder(base), generated_videos=generated_videos)
     results = []
     for experiment in selected:
         for seed in seeds:
@@ -172,7 +215,7 @@ def run_experiments(
                 )
             )
             # Rewritten after every run, so an interrupted sweep keeps what it finished.
-            write_summary(results, selected, base, output_dir)
+            write_summary(results, selected, base, output_dir, not_comparable=not_comparable)
     return results
 
 
@@ -184,14 +227,23 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def summarize(
-    results: Sequence[RunResult], experiments: Sequence[Experiment]
+    results: Sequence[RunResult],
+    experiments: Sequence[Experiment],
+    *,
+    with_original: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per experiment that has runs: seeds, mean and std of the test scores, original.
 
+    Args:
+        results: the finished runs.
+        experiments: the rows, in table order.
+        with_original: add the original's numbers (False: runs not comparable with them).
+
     Returns:
         Dicts with keys `experiment`, `description`, `num_seeds`, `f1_micro_mean`,
-        `f1_micro_std`, `f1_macro_mean`, `f1_macro_std`, `accuracy_mean`,
-        `original_f1_micro` and `difference` (our mean f1-micro minus the original's).
+        `f1_micro_std`, `f1_macro_mean`, `f1_macro_std`, `accuracy_mean`, and with
+        `with_original`: `original_f1_micro` and `difference` (our mean f1-micro minus the
+        original's).
     """
     rows = []
     for experiment in experiments:
@@ -200,21 +252,21 @@ def summarize(
             continue
         f1_micro_mean, f1_micro_std = _mean_std([run.test_f1_micro for run in runs])
         f1_macro_mean, f1_macro_std = _mean_std([run.test_f1_macro for run in runs])
-        original = experiment.original_f1_micro
-        rows.append(
-            {
-                "experiment": experiment.name,
-                "description": experiment.description,
-                "num_seeds": len(runs),
-                "f1_micro_mean": f1_micro_mean,
-                "f1_micro_std": f1_micro_std,
-                "f1_macro_mean": f1_macro_mean,
-                "f1_macro_std": f1_macro_std,
-                "accuracy_mean": float(np.mean([run.test_accuracy for run in runs])),
-                "original_f1_micro": original,
-                "difference": None if original is None else f1_micro_mean - original,
-            }
-        )
+        row = {
+            "experiment": experiment.name,
+            "description": experiment.description,
+            "num_seeds": len(runs),
+            "f1_micro_mean": f1_micro_mean,
+            "f1_micro_std": f1_micro_std,
+            "f1_macro_mean": f1_macro_mean,
+            "f1_macro_std": f1_macro_std,
+            "accuracy_mean": float(np.mean([run.test_accuracy for run in runs])),
+        }
+        if with_original:
+            original = experiment.original_f1_micro
+            row["original_f1_micro"] = original
+            row["difference"] = None if original is None else f1_micro_mean - original
+        rows.append(row)
     return rows
 
 
@@ -234,14 +286,26 @@ def write_summary(
     experiments: Sequence[Experiment],
     base: TrainConfig,
     output_dir: str | pathlib.Path,
+    *,
+    not_comparable: str | None = None,
 ) -> list[dict[str, Any]]:
     """Writes `runs.csv`, `results.csv`, `results.md` and `results.png` into `output_dir`.
+
+    Args:
+        results: the finished runs.
+        experiments: the rows, in table order.
+        base: the sweep's shared settings (described in `results.md`).
+        output_dir: where the files go.
+        not_comparable: why these runs cannot stand beside the original's numbers
+            (`incomparable_reason`); then the original's column, the difference and its bars
+            are left out, and `results.md` says why. None shows them.
 
     Returns:
         The summary rows (see `summarize`).
     """
     output_dir = pathlib.Path(output_dir)
-    rows = summarize(results, experiments)
+    with_original = not_comparable is None
+    rows = summarize(results, experiments, with_original=with_original)
     _write_csv(output_dir / RUNS_FILENAME, [dataclasses.asdict(result) for result in results])
     _write_csv(output_dir / RESULTS_CSV_FILENAME, rows)
 
@@ -259,28 +323,56 @@ def write_summary(
         f"Adam {base.learning_rate:g}, mixup alpha {base.alpha:g}; seeds {seeds}; {protocol}.",
         "",
         "Test f1-micro (= accuracy for single-label data) and f1-macro: mean ± sample standard "
-        "deviation over the seeds. The original's numbers are one unseeded run each, on its 173 "
-        "test videos, with settings chosen on that test set.",
+        "deviation over the seeds. "
+        + (
+            "The original's numbers are one unseeded run each, on its 173 test videos, with "
+            "settings chosen on that test set."
+            if with_original
+            else f"These runs are not comparable with the original's numbers ({ORIGINAL_SETUP}), "
+            f"which are left out: {not_comparable}."
+        ),
         "",
-        "| configuration | seeds | f1-micro | f1-macro | original f1-micro | difference |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| configuration | seeds | f1-micro | f1-macro |"
+        + (" original f1-micro | difference |" if with_original else ""),
+        "|---|---:|---:|---:|" + ("---:|---:|" if with_original else ""),
     ]
     for row in rows:
-        original = "—" if row["original_f1_micro"] is None else f"{row['original_f1_micro']:.3f}"
-        difference = "—" if row["difference"] is None else f"{row['difference']:+.3f}"
-        lines.append(
+        line = (
             f"| {row['description']} | {row['num_seeds']} "
             f"| {_format(row['f1_micro_mean'], row['f1_micro_std'])} "
-            f"| {_format(row['f1_macro_mean'], row['f1_macro_std'])} | {original} | {difference} |"
+            f"| {_format(row['f1_macro_mean'], row['f1_macro_std'])} |"
         )
+        if with_original:
+            original = row["original_f1_micro"]
+            difference = row["difference"]
+            line += " — |" if original is None else f" {original:.3f} |"
+            line += " — |" if difference is None else f" {difference:+.3f} |"
+        lines.append(line)
     lines += ["", f"Per run: `{RUNS_FILENAME}`; bar chart: `{RESULTS_PNG_FILENAME}`.", ""]
     (output_dir / RESULTS_MD_FILENAME).write_text("\n".join(lines), encoding="utf-8")
-    plot_results(rows, output_dir / RESULTS_PNG_FILENAME)
+    plot_results(rows, output_dir / RESULTS_PNG_FILENAME, not_comparable=not_comparable)
     return rows
 
 
-def plot_results(rows: Sequence[Mapping[str, Any]], path: str | pathlib.Path) -> pathlib.Path:
-    """Bar chart: our mean test f1-micro (error bar: one std) beside the original's, per row."""
+def plot_results(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | pathlib.Path,
+    *,
+    not_comparable: str | None = None,
+) -> pathlib.Path:
+    """Writes `results_figure(rows, not_comparable=...)` to `path` (PNG); returns `path`."""
+    path = pathlib.Path(path)
+    results_figure(rows, not_comparable=not_comparable).savefig(path, dpi=100)
+    return path
+
+
+def results_figure(
+    rows: Sequence[Mapping[str, Any]], *, not_comparable: str | None = None
+) -> Figure:
+    """Bar chart: our mean test f1-micro (error bar: one std) beside the original's, per row.
+
+    With `not_comparable` (see `write_summary`), our bars only, titled with the reason.
+    """
     figure = Figure(figsize=(1.6 * len(rows) + 2.0, 4.0), layout="constrained")
     FigureCanvasAgg(figure)
     axis = figure.subplots()
@@ -288,16 +380,23 @@ def plot_results(rows: Sequence[Mapping[str, Any]], path: str | pathlib.Path) ->
     width = 0.38
     means = [row["f1_micro_mean"] for row in rows]
     errors = [0.0 if np.isnan(row["f1_micro_std"]) else row["f1_micro_std"] for row in rows]
-    axis.bar(positions - width / 2, means, width, yerr=errors, capsize=4, label="this project")
-    originals = [row["original_f1_micro"] for row in rows]
-    axis.bar(
-        positions + width / 2,
-        [np.nan if value is None else value for value in originals],
-        width,
-        hatch="//",
-        alpha=0.6,
-        label="original (1 run)",
-    )
+    originals = [] if not_comparable else [row["original_f1_micro"] for row in rows]
+    offset = width / 2 if originals else 0.0
+    axis.bar(positions - offset, means, width, yerr=errors, capsize=4, label="this project")
+    if originals:
+        axis.bar(
+            positions + offset,
+            [np.nan if value is None else value for value in originals],
+            width,
+            hatch="//",
+            alpha=0.6,
+            label="original (1 run)",
+        )
+    else:
+        axis.set_title(
+            f"not comparable with the original ({ORIGINAL_SETUP}):\n{not_comparable}",
+            fontsize="small",
+        )
     axis.set_xticks(positions, labels=[row["description"] for row in rows], rotation=20, ha="right")
     axis.set_ylabel("test f1-micro")
     # Zoom in on the top of the scale when every bar is high (the original's are all > 0.84).
@@ -306,6 +405,4 @@ def plot_results(rows: Sequence[Mapping[str, Any]], path: str | pathlib.Path) ->
     axis.set_ylim(0.0 if low < 0.5 else low - 0.05, 1.0)
     axis.grid(axis="y", alpha=0.3)
     axis.legend(loc="lower right")
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=100)
-    return path
+    return figure

@@ -116,6 +116,22 @@ def _dataset_facts(info: Any) -> _DatasetFacts:
     )
 
 
+def _require_two_classes(config: TrainConfig) -> None:
+    """Refuses a dataset whose label feature has fewer than 2 classes (read from its info).
+
+    A 1-class classifier scores test f1 1.0 and loss 0.0 and means nothing; the builders refuse
+    to build such a dataset, this catches one built elsewhere, before anything is written.
+    """
+    facts = _dataset_facts(_load(config, "test")[1])
+    if facts.num_classes < 2:
+        raise TrainError(
+            f"dataset {config.dataset!r} has {facts.num_classes} class "
+            f"({', '.join(facts.label_names) or 'none'}): a classifier needs at least 2. Rebuild "
+            "it with each class's videos in its own folder, <manual_dir>/<class>/<video> "
+            f"(`{_build_command(config.dataset, config.data_dir)}`)."
+        )
+
+
 def _longest_video(examples: tf.data.Dataset) -> int:
     """The largest `num_frames` in a split (one pass over its files)."""
     lengths = examples.map(
@@ -257,6 +273,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "keras.callbacks.TensorBoard needs the tensorboard package: pip install tensorboard."
         )
     distribution = _distribution(config)  # raises before anything is written
+    _require_two_classes(config)  # so does this
     output_dir = _prepare_output_dir(config)
     with jax.default_prng_impl(config.rng):
         return _train(config, output_dir, distribution)
