@@ -40,8 +40,10 @@ class VideoResult:
 
     Attributes:
         video: the video.
-        status: `embedded` (computed now), `cached` (read from the cache) or `failed`.
-        reason: why it failed ("" otherwise).
+        status: `embedded` (computed now), `cached` (read from the cache), `cache_corrupt`
+            (its cache entry was unreadable: moved aside, and the video embedded now) or
+            `failed`.
+        reason: why it failed, or which cache entry was moved where ("" otherwise).
         example: the TFDS example (None when failed).
     """
 
@@ -72,6 +74,7 @@ class _Prepared:
         pixels: float32 `(k, 224, 224, 3)`, CLIP-normalised frames (cache miss only).
         frame: uint8 `(224, 224, 3)`, the stored frame.
         failure: why the video cannot be used ("" when it can).
+        cache_corrupt: the unreadable cache entry and where it was moved ("" when none).
     """
 
     video: Video
