@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from vidcls_keras.errors import VidclsError
+from vidcls_keras.files import ensure_dir
 from vidcls_keras.youtube.download import (
     DEFAULT_FORMAT,
     MANIFEST_NAME,
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 when the run completed (failures of single videos are expected and recorded), 1 when
         there was something to download and every download failed (no network?), 2 when the CSV
-        cannot be read.
+        cannot be read or --out cannot be a folder (it, or a folder above it, is a file).
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         entries, report = read_video_list(args.csv)
+        ensure_dir(args.out, "--out")  # an OutputPathError when it, or a folder above, is a file
     except (VidclsError, OSError) as error:  # a CsvFormatError, or a missing/unreadable file
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -7,8 +7,9 @@ writes `embeddings/<video stem>.npy`, float32 `(k, D)` (k <= --frames; one row p
 through `vidcls_keras.embedding.pipeline`, the code the dataset builders and `predict` run: the
 files equal, bit for bit, the `embeddings` of a dataset built with the same embedder and frame
 count. Videos that cannot be read are listed at the end with the reason, and the exit status is 1
-(the others are still written); 2 for a usage error or an encoder that cannot be loaded. The
-encoder comes from `--preset NAME_OR_DIR` (default clip-vit-base-patch32, downloaded by KerasCV),
+(the others are still written); 2 for a usage error, an --out that cannot be a folder (it or a
+folder above it is a file) or an encoder that cannot be loaded. A folder given as input that holds
+no video file is named on stderr and skipped. The encoder comes from `--preset NAME_OR_DIR` (default clip-vit-base-patch32, downloaded by KerasCV),
 `--hf DIR` (a Hugging Face CLIP checkpoint) or `--tiny SEED` (a small random encoder).
 """
 
@@ -23,20 +24,38 @@ from collections.abc import Iterable
 import vidcls_keras  # noqa: F401  (KERAS_BACKEND=jax before keras is imported)
 from vidcls_keras.clip.specs import DEFAULT_PRESET
 from vidcls_keras.errors import VidclsError
+from vidcls_keras.files import ensure_dir
 from vidcls_keras.video import VIDEO_EXTENSIONS
 
 
 def _video_paths(inputs: Iterable[str]) -> list[pathlib.Path]:
-    """Files as given; folders are searched (not recursively) for `VIDEO_EXTENSIONS` files."""
+    """Files as given; folders are searched (not recursively) for `VIDEO_EXTENSIONS` files.
+
+    A folder with no such file is named on stderr and skipped; the other inputs go on.
+    """
     paths = []
     for item in inputs:
         path = pathlib.Path(item)
         if path.is_dir():
-            paths += sorted(
+            children = list(path.iterdir())
+            videos = sorted(
                 child
-                for child in path.iterdir()
+                for child in children
                 if child.is_file() and child.suffix.lower() in VIDEO_EXTENSIONS
             )
+            if not videos:
+                subfolders = sum(child.is_dir() for child in children)
+                print(
+                    f"{item}: no video files ({' '.join(VIDEO_EXTENSIONS)}) in this folder, "
+                    "skipped"
+                    + (
+                        f" (its {subfolders} subfolders are not searched: pass them)"
+                        if subfolders
+                        else ""
+                    ),
+                    file=sys.stderr,
+                )
+            paths += videos
         else:
             paths.append(path)  # missing files are reported by the pipeline, with the others
     return paths
@@ -100,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         spec = f"preset:{args.preset or DEFAULT_PRESET}"
     try:
+        # The folder first: a path that cannot be one is refused before the encoder loads.
+        ensure_dir(args.out, "--out")
         embedder = FrameEmbedder.from_spec(spec)
     except VidclsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
 
     failures = []
     stats = PipelineStats()

@@ -11,7 +11,9 @@ MODEL and the way a video is read: `inference.classifier`; INPUTs: `inference.so
 `from vidcls_keras.predict import VideoClassifier`.
 
 Exit status: 0 when every input was classified, 1 when any input failed (each failure is reported
-and the other inputs still run), 2 for a usage error or a model that cannot be loaded.
+and the other inputs still run), 2 for a usage error, a model that cannot be loaded (missing, junk
+or tampered: see `inference.classifier`) or an export path that cannot be written (a file where a
+folder must be).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vidcls_keras.errors import VidclsError
+from vidcls_keras.files import OutputPathError, ensure_dir
 from vidcls_keras.inference.classifier import (  # noqa: F401 (the library, re-exported)
     DEFAULT_TOP_K,
     ModelLoadError,
@@ -119,9 +122,13 @@ def _print_text(record: dict[str, Any]) -> None:
 
 
 def _export(classifier: VideoClassifier, args: argparse.Namespace) -> None:
+    """Writes the requested exports; an OutputPathError when a file is where a folder must be."""
+    if args.export is not None:
+        ensure_dir(args.export.parent, "--export", given=args.export)
+    if args.export_saved_model is not None:
+        ensure_dir(args.export_saved_model, "--export-saved-model")
     end_to_end = classifier.to_end_to_end()
     if args.export is not None:
-        args.export.parent.mkdir(parents=True, exist_ok=True)
         end_to_end.save(args.export)
         print(f"wrote {args.export}", file=sys.stderr)
     if args.export_saved_model is not None:
@@ -157,6 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.export is not None and args.export.suffix != ".keras":
         print(f"error: --export {args.export}: the file must end in .keras", file=sys.stderr)
         return 2
+    if args.export is not None and args.export.is_dir():
+        print(
+            f"error: --export {args.export}: is a folder; give the path of the .keras file to "
+            "write (or use --export-saved-model DIR for a folder)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         classifier = VideoClassifier.load(args.model, num_frames=args.frames)
     except VidclsError as error:
@@ -166,7 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --frames {args.frames}: {error}", file=sys.stderr)
         return 2
     if args.export is not None or args.export_saved_model is not None:
-        _export(classifier, args)
+        try:
+            _export(classifier, args)
+        except OutputPathError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
 
     failures = 0
     for source in expand_inputs(args.inputs):

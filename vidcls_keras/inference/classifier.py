@@ -18,9 +18,11 @@ with `padding_mask` False on padding, as in training. The frame head and the end
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -77,12 +79,123 @@ def _fit_embeddings(embeddings: np.ndarray, max_frames: int) -> tuple[np.ndarray
     return np.asarray(frames)[None], np.asarray(padding_mask)[None]
 
 
+# The packages whose classes a vidcls_keras model's config.json names: Keras, KerasHub (the
+# transformer head's layers), KerasCV and ours. A config naming any other is not one of our models.
+KNOWN_PACKAGES = ("keras", "keras_hub", "keras_cv", "vidcls_keras")
+_KERAS_CONFIG = "config.json"  # inside a .keras zip archive, beside the weights
+
+
+def _read_keras_config(path: pathlib.Path) -> Any:
+    """The `config.json` of a `.keras` file, or a ModelLoadError saying what the file is instead.
+
+    (Keras itself answers "File not found" for an empty file, random bytes or a cut-short zip.)
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelLoadError(
+            f"{path}: is empty (0 bytes), not a .keras model: it was cut short while being "
+            "written or copied; write or copy it again."
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelLoadError(
+            f"{path}: is not a .keras model: a .keras file is a zip archive and these {size:,} "
+            "bytes are not one (a damaged or cut-short copy, or another kind of file)."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if _KERAS_CONFIG not in names:
+                raise ModelLoadError(
+                    f"{path}: is a zip archive without {_KERAS_CONFIG} (it holds "
+                    f"{names[:5]}{' ...' if len(names) > 5 else ''}), not a .keras model."
+                )
+            return json.loads(archive.read(_KERAS_CONFIG))
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(
+            f"{path}: its {_KERAS_CONFIG} cannot be read ({error}): the file is damaged; write or "
+            "copy it again."
+        ) from error
+
+
+def _foreign_references(config: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """`("class module.Name" or "function module.name", place in the config)` of each class or
+    function the config names outside `KNOWN_PACKAGES`.
+
+    Keras serializes an object as `{"module", "class_name", "config", "registered_name"}`, a
+    function as `{"module", "class_name": "function", "config": <its name>, ...}`.
+    """
+    if isinstance(config, dict):
+        module, class_name = config.get("module"), config.get("class_name")
+        if isinstance(module, str) and isinstance(class_name, str):
+            if class_name == "function":
+                kind, name = "function", config.get("config")
+            else:
+                kind, name = "class", class_name
+            registered = config.get("registered_name")  # "package>Name" for registered ones
+            registered_package = (
+                registered.split(">")[0]
+                if isinstance(registered, str) and ">" in registered
+                else None
+            )
+            if module.split(".")[0] not in KNOWN_PACKAGES or registered_package not in (
+                None,
+                *KNOWN_PACKAGES,
+            ):
+                yield f"{kind} {module}.{name}", where or "the top level"
+        for key, value in config.items():
+            yield from _foreign_references(value, f"{where}.{key}" if where else key)
+    elif isinstance(config, list):
+        for index, value in enumerate(config):
+            yield from _foreign_references(value, f"{where}[{index}]")
+
+
+def _keras_reason(error: Exception) -> str:
+    """The innermost reason in a Keras loading error, without the object config it quotes."""
+    text = str(error)
+    # Keras wraps a failing layer's error as "... could not be deserialized properly ...
+    # config={...} Exception encountered: <reason>", once per enclosing model.
+    text = text.rsplit("Exception encountered:", 1)[-1]
+    for tail in (" Make sure custom classes", " Full object config:"):
+        text = text.split(tail, 1)[0]
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _load_keras(path: pathlib.Path) -> keras.Model:
+    """Loads a `.keras` file in safe mode, or raises a ModelLoadError saying what is wrong.
+
+    The file is checked first: a zip archive with a readable `config.json` naming only classes of
+    `KNOWN_PACKAGES` (a tampered file naming `os.system` or `evil_module.EvilLayer` is refused
+    before Keras resolves anything). Keras's safe mode then refuses Python code (a `Lambda`
+    layer's bytecode). Any error Keras raises while rebuilding the file is the file's: our own
+    layers' save/reload round trip is tested in tests/test_models.py.
+    """
+    config = _read_keras_config(path)
+    foreign = list(_foreign_references(config))
+    if foreign:
+        name, where = foreign[0]
+        raise ModelLoadError(
+            f"{path}: unknown {name} (at {where}): not a vidcls_keras model (a model of "
+            f"this project names classes of {', '.join(KNOWN_PACKAGES)} only), so it was refused "
+            "without loading; was the file edited? Use a model written by "
+            "`python -m vidcls_keras.train` or `python -m vidcls_keras.predict RUN --export`."
+        )
     try:
         # compile=False: inference needs no optimizer, and none is carried into an export.
         return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{path}: cannot be loaded as a Keras model ({error}).") from error
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        reason = _keras_reason(error)
+        if "safe_mode" in reason:
+            raise ModelLoadError(
+                f"{path}: Keras's safe mode refused it: it carries Python code (a Lambda layer) "
+                f"that loading would run ({reason.split('. ')[0]}). A vidcls_keras model holds "
+                "none; do not load this file with safe_mode=False unless you wrote it."
+            ) from error
+        raise ModelLoadError(
+            f"{path}: cannot be loaded as a Keras model ({type(error).__name__}: {reason}); was "
+            "it edited, or written by another version of vidcls_keras or Keras? Write it again "
+            "with this version."
+        ) from error
 
 
 class VideoClassifier:
@@ -211,7 +324,9 @@ class VideoClassifier:
                 model, model.label_names, model.num_frames, model.embedder_spec, None, num_frames
             )
         raise ModelLoadError(
-            f"{path}: not a training output directory ({artifacts.MODEL_FILENAME} + "
+            f"{path}: "
+            + ("" if path.exists() else "does not exist, so it is ")
+            + f"not a training output directory ({artifacts.MODEL_FILENAME} + "
             f"{artifacts.CONFIG_FILENAME}) nor an end-to-end .keras file."
         )
 

@@ -15,7 +15,7 @@ import pathlib
 
 import keras
 
-from vidcls_keras.files import atomic_write_text
+from vidcls_keras.files import atomic_write_text, ensure_dir
 from vidcls_keras.inference.classifier import ModelLoadError, VideoClassifier
 from vidcls_keras.models.end_to_end import EndToEndClassifier
 from vidcls_keras.training import artifacts
@@ -44,6 +44,7 @@ def export_end_to_end(
     Raises:
         ModelLoadError: `train_output_dir` is not a training output directory.
         ValueError: `out_path` does not end in `.keras`.
+        files.OutputPathError: a file is where `out_path`'s folder must be.
     """
     out_path = pathlib.Path(out_path)
     if out_path.suffix != ".keras":
@@ -55,7 +56,7 @@ def export_end_to_end(
             f"({artifacts.MODEL_FILENAME} + {artifacts.CONFIG_FILENAME})."
         )
     model = VideoClassifier.load(train_output_dir).to_end_to_end()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_path.parent, "out_path", given=out_path)
     model.save(out_path)
     return out_path
 
@@ -81,13 +82,16 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike) -> pathli
 
     Returns:
         `out_dir`.
+
+    Raises:
+        files.OutputPathError: `out_dir`, or a folder above it, is a file.
     """
     if not isinstance(model, EndToEndClassifier):
         raise ValueError(
             f"export_saved_model takes an EndToEndClassifier, got {type(model).__name__}: use "
             "VideoClassifier.load(path).to_end_to_end()."
         )
-    out_dir = pathlib.Path(out_dir)
+    out_dir = ensure_dir(out_dir, "out_dir")
     model.export(str(out_dir), format="tf_saved_model", verbose=False)
     sidecar = {
         "label_names": list(model.label_names),

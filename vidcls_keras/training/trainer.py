@@ -59,6 +59,7 @@ import tensorflow as tf
 import vidcls_keras
 from vidcls_keras import data
 from vidcls_keras._compat import jax_prng
+from vidcls_keras.files import ensure_dir
 from vidcls_keras.models import MODELS, build_model
 from vidcls_keras.training import artifacts, evaluate
 from vidcls_keras.training.artifacts import (  # noqa: F401 (also importable from here)
@@ -245,7 +246,7 @@ def _prepare_output_dir(config: TrainConfig) -> pathlib.Path:
         )
     # A new run's TensorBoard events must not mix with an old run's.
     shutil.rmtree(output_dir / TENSORBOARD_DIRNAME, ignore_errors=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(output_dir, "--output-dir")  # OutputPathError: a file in the way
     return output_dir
 
 
