@@ -364,3 +364,100 @@ def test_undecodable_files_raise_video_decode_error(make, reason, tmp_path):
             function()
         assert str(error.value).startswith(f"{path}: ")
         assert isinstance(error.value, ValueError)
+
+
+# --- truncated videos: decoded against expected frames -------------------------------------------
+
+# The issue's reproduction: the first 30% of a shared clip whose index is at the start.
+TRUNCATED_SOURCE, TRUNCATED_BYTES = "moviepy__fire2.mp4", 535162
+
+
+def cut_clip(shared_videos: pathlib.Path, folder: pathlib.Path) -> pathlib.Path:
+    """The first 535162 bytes of moviepy__fire2.mp4 (1 of its 25 frames decodes), in `folder`."""
+    path = folder / "fire2_cut.mp4"
+    path.write_bytes((shared_videos / TRUNCATED_SOURCE).read_bytes()[:TRUNCATED_BYTES])
+    return path
+
+
+def test_truncated_clip_gives_both_counts_and_one_warning(shared_videos, tmp_path, caplog):
+    path = cut_clip(shared_videos, tmp_path)
+    with caplog.at_level("WARNING", logger="vidcls_keras.video"):
+        frames, count = video.read_frames(path, 16)
+    assert frames.shape[0] == 1
+    assert count == video.FrameCount(str(path), decoded=1, expected=25)
+    assert count.truncated
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].getMessage() == count.warning
+    assert count.warning.startswith(f"{path}: only 1 of the 25 frames its container lists decode")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vidcls_keras.video"):
+        assert video.sample_frames(path, 16).shape[0] == 1  # the plain API warns too
+    assert [r.getMessage() for r in caplog.records] == [count.warning]
+
+
+# What the README says OpenCV reports before decoding: exact, a few frames high, or garbage (None).
+SHARED_CLIP_EXPECTED = {
+    **SHARED_CLIP_FRAMES,
+    "decord__flipping_a_pancake.mkv": 311,
+    "mdn__flower.webm": 152,
+    "imageio__test.webm": None,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_CLIP_FRAMES))
+def test_whole_shared_clips_are_not_truncated(name, shared_videos, caplog):
+    """Over-reported counts (311 for 310, 152 for 150) and garbage ones must stay silent."""
+    with caplog.at_level("WARNING", logger="vidcls_keras.video"):
+        count = video.read_frames(shared_videos / name, 16).count
+    assert (count.decoded, count.expected) == (SHARED_CLIP_FRAMES[name], SHARED_CLIP_EXPECTED[name])
+    assert not count.truncated and count.warning == ""
+    assert caplog.records == []
+
+
+def test_seeking_counts_the_frames_too(h264_short_gop, tmp_path):
+    """The seek path decodes few frames but confirms the last one: `decoded` is exact."""
+    probe = video.probe_video(h264_short_gop)
+    assert video.choose_strategy(probe, 8) == "seek"
+    assert video.read_frames(h264_short_gop, 8).count == video.FrameCount(
+        str(h264_short_gop), 300, 300
+    )
+    cut = tmp_path / "gop12_cut.mp4"
+    cut.write_bytes(h264_short_gop.read_bytes()[: h264_short_gop.stat().st_size // 2])
+    count = video.read_frames(cut, 8, "seek").count  # not seekable (count != packets): decoded
+    assert count.expected == 300 and count.decoded == video.count_frames(cut) < 150
+    assert count.truncated
+
+
+@pytest.mark.parametrize(
+    ("decoded", "expected", "truncated"),
+    [
+        (1, 25, True),  # the issue's clip
+        (13, 25, True),  # 70% of its bytes
+        (20, 25, False),  # 90% of its bytes: 80% of the frames, within the tolerance
+        (310, 311, False),  # Matroska over-reports
+        (150, 152, False),
+        (94, None, False),  # no plausible count: nothing to compare with
+        (2, 4, False),  # 2 missing: too few to tell from a miscount
+        (1, 4, True),
+        (300, 250, False),  # more frames than listed is not truncation
+    ],
+)
+def test_truncation_rule(decoded, expected, truncated):
+    assert video.is_truncated(decoded, expected) is truncated
+    assert bool(video.truncation_message("v.mp4", decoded, expected)) is truncated
+
+
+@pytest.mark.parametrize(
+    ("reported", "size", "expected"),
+    [
+        (25.0, 535162, 25),
+        (-2.794961223289326e17, 1074316, None),  # imageio__test.webm: no stored duration
+        (0.0, 1000, None),
+        (float("nan"), 1000, None),
+        (float("inf"), 1000, None),
+        (5e6, 1000, None),  # more frames than bytes
+    ],
+)
+def test_container_frame_count_keeps_only_plausible_counts(reported, size, expected):
+    assert video.container_frame_count(reported, size) == expected

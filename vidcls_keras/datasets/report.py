@@ -3,6 +3,11 @@
 Each split's generator writes its per-video statuses (`status_path`); `write_report` merges them
 into `build_report.json` / `build_report.csv` in TFDS' temporary dataset folder, so a finished
 dataset always has its report.
+
+`videos` holds every video's row (split, status, reason, path), with `decoded` (frames that
+decode) and `expected` (frames its container lists when plausible, else None); `truncated` lists
+the videos that decode to far fewer frames than promised (`vidcls_keras.video.is_truncated`),
+kept with a `warning` or failed, by policy (`VIDCLS_TRUNCATED`).
 """
 
 from __future__ import annotations
@@ -20,20 +25,31 @@ from etils import epath
 
 from vidcls_keras.datasets.listing import Video, VideoList
 from vidcls_keras.datasets.splits import SPLIT_RULE
+from vidcls_keras.video import is_truncated
 
 REPORT_JSON = "build_report.json"
 REPORT_CSV = "build_report.csv"
-REPORT_CSV_FIELDS = ("video_id", "label", "split", "status", "reason", "path")
+REPORT_CSV_FIELDS = (
+    "video_id",
+    "label",
+    "split",
+    "status",
+    "reason",
+    "path",
+    "decoded",
+    "expected",
+    "warning",
+)
 STATUS_FILE = "build_status-{split}.json"  # one per split, merged into the report at the end
 
 
-def write_status(rows: list[dict[str, str]], path: str) -> None:
+def write_status(rows: list[dict[str, Any]], path: str) -> None:
     """Writes one split's status rows (epath: under Beam the data_dir may be a bucket)."""
     rows = sorted(rows, key=lambda row: row["video_id"])
     epath.Path(path).write_text(json.dumps(rows, indent=1))
 
 
-def _count(rows: list[dict[str, str]], key: str) -> dict[str, int]:
+def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
     return dict(sorted(collections.Counter(row[key] for row in rows).items()))
 
 
@@ -68,6 +84,11 @@ def write_report(
         }
     failed = [row for row in rows if row["status"] == "failed"]
     cache_corrupt = [row for row in rows if row["status"] == "cache_corrupt"]
+    truncated = [
+        row
+        for row in rows
+        if row.get("decoded") is not None and is_truncated(row["decoded"], row.get("expected"))
+    ]
     statuses = _count(rows, "status")
     summary = {
         "listed": len(listing.videos) + sum(p["status"] == "missing" for p in listing.problems),
@@ -78,6 +99,8 @@ def write_report(
         "embedded": statuses.get("embedded", 0) + len(cache_corrupt),
         "from_cache": statuses.get("cached", 0),
         "cache_corrupt": len(cache_corrupt),  # unreadable entries moved aside, re-embedded
+        # far fewer frames decode than the container lists: kept ("warn") or failed ("fail")
+        "truncated": len(truncated),
         "examples_per_split": {split: s["examples"] for split, s in splits.items()},
     }
     report = {
@@ -89,6 +112,9 @@ def write_report(
         "source": listing.source,
         "failed": failed,
         "cache_corrupt": cache_corrupt,
+        "truncated": truncated,
+        # every listed video that reached a split: status, decoded / expected frame counts
+        "videos": sorted(rows, key=lambda row: row["video_id"]),
         "missing": [p for p in listing.problems if p["status"] == "missing"],
         "skipped": [p for p in listing.problems if p["status"] == "skipped"],
     }
@@ -97,7 +123,10 @@ def write_report(
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=REPORT_CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(failed + cache_corrupt + report["missing"] + report["skipped"])
+    kept_truncated = [row for row in truncated if row["status"] not in ("failed", "cache_corrupt")]
+    writer.writerows(
+        failed + cache_corrupt + kept_truncated + report["missing"] + report["skipped"]
+    )
     (folder / REPORT_CSV).write_text(table.getvalue())
     return summary
 
@@ -107,9 +136,11 @@ def format_summary(name: str, summary: Mapping[str, Any], folder: os.PathLike | 
     per_split = ", ".join(f"{k} {v}" for k, v in summary["examples_per_split"].items())
     corrupt = summary.get("cache_corrupt", 0)
     moved = f" ({corrupt} unreadable cache entries moved aside)" if corrupt else ""
+    truncated = summary.get("truncated", 0)
+    short = f", {truncated} truncated (far fewer frames decode than listed)" if truncated else ""
     return (
         f"{name}: {summary['examples']} examples ({per_split}); {summary['failed']} failed to "
-        f"decode, {summary['missing']} missing, {summary['skipped_files']} files skipped; "
+        f"decode{short}, {summary['missing']} missing, {summary['skipped_files']} files skipped; "
         f"{summary['embedded']} embedded{moved}, {summary['from_cache']} from cache; report: "
         f"{pathlib.Path(folder) / REPORT_JSON}"
     )

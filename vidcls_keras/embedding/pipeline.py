@@ -1,6 +1,6 @@
 """The one path from a video file to its CLIP frame embeddings `(k, D)`.
 
-    frames  = video.sample_frames(path, num_frames)        # decode: (k, H, W, 3) uint8
+    frames  = video.read_frames(path, num_frames).frames   # decode: (k, H, W, 3) uint8
     crops   = clip.center_crop_uint8(frames)               # resize + crop: (k, 224, 224, 3) uint8
     pixels  = clip.normalize(crops)                        # CLIP normalisation, float32
     output  = embed_pixels(embedder, pixels, num_frames)   # fixed-shape encoder calls: (k, D)
@@ -16,6 +16,13 @@ shapes and between rows of a batch, so a video is always embedded on its own, in
 another video: its embeddings then do not depend on which other videos are embedded with it
 (resumed, plain or Beam builds, one file or a folder).
 
+A truncated video (fewer than 3/4 of the frames its container lists decode:
+`vidcls_keras.video.is_truncated`) is never silent: `video.read_frames` logs a WARNING,
+`LoadedVideo` / `EmbeddedVideo` carry `decoded` and `expected`, and the `truncated` policy
+(`TRUNCATED_POLICIES`) says whether it is embedded from the frames that decode ("warn", the
+default) or fails with `TruncatedVideoError` ("fail"). See `check_truncated_policy` for why
+"warn" is the default.
+
 `embed_videos` overlaps the CPU half (`load_video`: decode + preprocess, in threads; OpenCV, PIL
 and XLA release the GIL) of the next videos with the encoder half of the current one.
 """
@@ -29,18 +36,74 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
 from vidcls_keras.clip.preprocessing import CLIP_IMAGE_SIZE, center_crop_uint8, normalize
-from vidcls_keras.video import VideoDecodeError, sample_frames
+from vidcls_keras.errors import VidclsError
+from vidcls_keras.video import (
+    FrameCount,
+    TruncatedVideoError,
+    VideoDecodeError,
+    read_frames,
+    truncation_message,
+)
 
 if TYPE_CHECKING:
     from vidcls_keras.clip.image import FrameEmbedder
 
 DEFAULT_NUM_FRAMES = 100
 MAX_ENCODER_BATCH = 32  # the fastest of 8/16/32/64 frames per call on 2 CPU cores
+
+TruncatedPolicy = Literal["warn", "fail"]
+TRUNCATED_POLICIES: tuple[str, ...] = ("warn", "fail")
+DEFAULT_TRUNCATED: TruncatedPolicy = "warn"
+
+
+class TruncatedPolicyError(VidclsError):
+    """A `truncated` policy that is neither "warn" nor "fail"."""
+
+
+def check_truncated_policy(policy: str, source: str = "truncated") -> TruncatedPolicy:
+    """Validates what to do with a truncated video: "warn" (default) or "fail".
+
+    - "warn": embed the frames that decode; the video is flagged (a WARNING in the log,
+      `decoded` / `expected` in every result and report). The default, because the frames that
+      decode are real frames of the video, and the promised count is the container's estimate:
+      failing on it would drop videos from datasets on a heuristic. Visible is what matters.
+    - "fail": the video fails like an undecodable one (`TruncatedVideoError`, a
+      `VideoDecodeError`): for datasets that must hold only whole videos.
+
+    Args:
+        policy: the value given.
+        source: where it came from, named in the error (`--truncated`, `$VIDCLS_TRUNCATED`).
+
+    Raises:
+        TruncatedPolicyError: any other value.
+    """
+    if policy not in TRUNCATED_POLICIES:
+        raise TruncatedPolicyError(
+            f"{source}={policy!r}: must be one of {', '.join(TRUNCATED_POLICIES)} (what to do "
+            "with a video that decodes to far fewer frames than its container lists)."
+        )
+    return policy
+
+
+def apply_truncated_policy(count: FrameCount, policy: str) -> None:
+    """Raises `TruncatedVideoError` when `count` is truncated and `policy` is "fail".
+
+    Raises:
+        vidcls_keras.video.TruncatedVideoError: naming the file, both counts and the fix.
+    """
+    if policy == "fail" and count.truncated:
+        raise TruncatedVideoError(
+            f"{count.warning}; refused under the 'fail' policy for truncated videos: re-download "
+            "or repair the file, or embed the frames that decode with the 'warn' policy "
+            "(--truncated warn; VIDCLS_TRUNCATED=warn for tfds build)",
+            count.decoded,
+            count.expected,
+        )
 
 
 def encoder_batch_size(num_frames: int) -> int:
@@ -69,15 +132,28 @@ class LoadedVideo(NamedTuple):
         path: the video, as given.
         crops: uint8 `(k, S, S, 3)`, the resized, center-cropped frames the encoder sees.
         pixels: float32 `(k, S, S, 3)`, `crops` CLIP-normalised.
+        decoded: frames of the whole video that decode.
+        expected: frames its container lists, when plausible, else None.
     """
 
     path: str
     crops: np.ndarray
     pixels: np.ndarray
+    decoded: int
+    expected: int | None
+
+    @property
+    def warning(self) -> str:
+        """The truncation warning, "" when the video is whole (`video.truncation_message`)."""
+        return truncation_message(self.path, self.decoded, self.expected)
 
 
 def load_video(
-    path: str | os.PathLike, num_frames: int, image_size: int = CLIP_IMAGE_SIZE
+    path: str | os.PathLike,
+    num_frames: int,
+    image_size: int = CLIP_IMAGE_SIZE,
+    *,
+    truncated: TruncatedPolicy = DEFAULT_TRUNCATED,
 ) -> LoadedVideo:
     """Decodes `num_frames` evenly spaced frames and preprocesses them for CLIP.
 
@@ -85,15 +161,21 @@ def load_video(
         path: a video file.
         num_frames: frames wanted; a shorter video gives all of its frames (k <= num_frames).
         image_size: side S of the square encoder input.
+        truncated: "warn" or "fail" for a truncated video (see `check_truncated_policy`).
 
     Returns:
-        `LoadedVideo(path, crops (k, S, S, 3) uint8, pixels (k, S, S, 3) float32)`.
+        `LoadedVideo(path, crops (k, S, S, 3) uint8, pixels (k, S, S, 3) float32, decoded,
+        expected)`.
 
     Raises:
         vidcls_keras.video.VideoDecodeError: the file cannot be decoded.
+        vidcls_keras.video.TruncatedVideoError: truncated, under `truncated="fail"`.
     """
-    crops = center_crop_uint8(sample_frames(path, num_frames), image_size)
-    return LoadedVideo(os.fspath(path), crops, normalize(crops))
+    check_truncated_policy(truncated)
+    frames, count = read_frames(path, num_frames)
+    apply_truncated_policy(count, truncated)
+    crops = center_crop_uint8(frames, image_size)
+    return LoadedVideo(os.fspath(path), crops, normalize(crops), count.decoded, count.expected)
 
 
 def embed_pixels(embedder: FrameEmbedder, pixels: np.ndarray, num_frames: int) -> np.ndarray:
@@ -117,13 +199,20 @@ def embed_frames(embedder: FrameEmbedder, frames: np.ndarray, num_frames: int) -
     return embed_pixels(embedder, normalize(crops), num_frames)
 
 
-def embed_video(embedder: FrameEmbedder, path: str | os.PathLike, num_frames: int) -> np.ndarray:
+def embed_video(
+    embedder: FrameEmbedder,
+    path: str | os.PathLike,
+    num_frames: int,
+    *,
+    truncated: TruncatedPolicy = DEFAULT_TRUNCATED,
+) -> np.ndarray:
     """The embeddings of one video file: float32 `(k, D)`, `k <= num_frames`.
 
     Raises:
-        vidcls_keras.video.VideoDecodeError: the file cannot be decoded.
+        vidcls_keras.video.VideoDecodeError: the file cannot be decoded (or is truncated,
+            under `truncated="fail"`).
     """
-    loaded = load_video(path, num_frames, embedder.image_size)
+    loaded = load_video(path, num_frames, embedder.image_size, truncated=truncated)
     return embed_pixels(embedder, loaded.pixels, num_frames)
 
 
@@ -135,12 +224,24 @@ class EmbeddedVideo(NamedTuple):
         embeddings: float32 `(k, D)`; None when `error` is set.
         frames: uint8 `(k, S, S, 3)`, the crops the encoder saw; None when `error` is set.
         error: the `VideoDecodeError` that stopped this video, else None.
+        decoded: frames of the whole video that decode; None when that is unknown (an error
+            before or while decoding, except `TruncatedVideoError`, which carries both counts).
+        expected: frames its container lists, when plausible, else None.
     """
 
     path: str
     embeddings: np.ndarray | None
     frames: np.ndarray | None
     error: VideoDecodeError | None
+    decoded: int | None = None
+    expected: int | None = None
+
+    @property
+    def warning(self) -> str:
+        """The truncation warning of a video embedded anyway ("warn"), else ""."""
+        if self.error is not None or self.decoded is None:
+            return ""
+        return truncation_message(self.path, self.decoded, self.expected)
 
 
 @dataclasses.dataclass
@@ -153,6 +254,7 @@ class PipelineStats:
 
     videos: int = 0
     failed: int = 0
+    truncated: int = 0  # embedded although truncated ("warn"); under "fail" they count as failed
     frames: int = 0
     load_s: float = 0.0
     embed_s: float = 0.0
@@ -160,11 +262,13 @@ class PipelineStats:
     wall_s: float = 0.0
 
 
-def _timed_load(path: str, num_frames: int, image_size: int):
+def _timed_load(path: str, num_frames: int, image_size: int, truncated: TruncatedPolicy):
     """`(path, LoadedVideo or the VideoDecodeError, seconds)`, for a loading thread."""
     start = time.perf_counter()
     try:
-        loaded: LoadedVideo | VideoDecodeError = load_video(path, num_frames, image_size)
+        loaded: LoadedVideo | VideoDecodeError = load_video(
+            path, num_frames, image_size, truncated=truncated
+        )
     except VideoDecodeError as error:
         loaded = error
     return path, loaded, time.perf_counter() - start
@@ -178,6 +282,7 @@ def embed_videos(
     workers: int = 1,
     prefetch: int = 2,
     stats: PipelineStats | None = None,
+    truncated: TruncatedPolicy = DEFAULT_TRUNCATED,
 ) -> Iterator[EmbeddedVideo]:
     """`embed_video` over many files, loading the next videos while the encoder runs.
 
@@ -193,12 +298,15 @@ def embed_videos(
             decoding dominates (long or high-resolution videos).
         prefetch: videos loaded ahead of the encoder (bounds memory: about 75 MB per 100 frames).
         stats: filled with stage timings when given.
+        truncated: "warn" or "fail" for a truncated video (see `check_truncated_policy`).
 
     Yields:
-        `EmbeddedVideo(path, embeddings (k, D) float32, frames (k, S, S, 3) uint8, error)`.
+        `EmbeddedVideo(path, embeddings (k, D) float32, frames (k, S, S, 3) uint8, error,
+        decoded, expected)`.
     """
     if workers < 1 or prefetch < 1:
         raise ValueError(f"workers and prefetch must be >= 1, got {workers} and {prefetch}")
+    check_truncated_policy(truncated)
     stats = stats if stats is not None else PipelineStats()
     started = time.perf_counter()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidcls-load")
@@ -209,7 +317,9 @@ def embed_videos(
         def submit_next() -> None:
             for path in path_iterator:
                 loading.append(
-                    pool.submit(_timed_load, os.fspath(path), num_frames, embedder.image_size)
+                    pool.submit(
+                        _timed_load, os.fspath(path), num_frames, embedder.image_size, truncated
+                    )
                 )
                 return
 
@@ -224,14 +334,22 @@ def embed_videos(
             stats.load_s += load_s
             if isinstance(loaded, VideoDecodeError):
                 stats.failed += 1
-                yield EmbeddedVideo(path, None, None, loaded)
+                counts = (
+                    (loaded.decoded, loaded.expected)
+                    if isinstance(loaded, TruncatedVideoError)
+                    else (None, None)
+                )
+                yield EmbeddedVideo(path, None, None, loaded, *counts)
                 continue
             start = time.perf_counter()
             embeddings = embed_pixels(embedder, loaded.pixels, num_frames)
             stats.embed_s += time.perf_counter() - start
             stats.frames += len(embeddings)
+            stats.truncated += bool(loaded.warning)
             stats.wall_s = time.perf_counter() - started
-            yield EmbeddedVideo(loaded.path, embeddings, loaded.crops, None)
+            yield EmbeddedVideo(
+                loaded.path, embeddings, loaded.crops, None, loaded.decoded, loaded.expected
+            )
         stats.wall_s = time.perf_counter() - started
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -371,7 +371,22 @@ class VideoClassifier:
         if isinstance(video_or_frames, np.ndarray):
             frames = self._checked_frames(video_or_frames)
             return pipeline.embed_frames(self.embedder, frames, self.num_frames)
-        return pipeline.embed_video(self.embedder, video_or_frames, self.num_frames)
+        # = pipeline.embed_video, keeping the frame counts (self.image_size is the embedder's)
+        pixels = self._load_video(video_or_frames).pixels
+        return pipeline.embed_pixels(self.embedder, pixels, self.num_frames)
+
+    # What to do with a truncated video ("warn" or "fail": `pipeline.check_truncated_policy`),
+    # and the frame counts of the last video read from a file (None after frames or a failure).
+    truncated: str = pipeline.DEFAULT_TRUNCATED
+    last_count: video.FrameCount | None = None
+
+    def _load_video(self, path: str | os.PathLike) -> pipeline.LoadedVideo:
+        """`pipeline.load_video` under `truncated`; keeps the video's frame counts in `last_count`."""
+        loaded = pipeline.load_video(
+            path, self.num_frames, self.image_size, truncated=self.truncated
+        )
+        self.last_count = video.FrameCount(loaded.path, loaded.decoded, loaded.expected)
+        return loaded
 
     def predict_proba(self, video_or_frames: str | os.PathLike | np.ndarray) -> np.ndarray:
         """Class probabilities of one video.
@@ -387,6 +402,7 @@ class VideoClassifier:
             video.VideoDecodeError: the file cannot be decoded.
             ValueError: frames of the wrong dtype, rank or count.
         """
+        self.last_count = None
         if self.kind == "sequence":
             frames, padding_mask = _fit_embeddings(
                 self.embeddings(video_or_frames), self.max_frames
@@ -396,7 +412,7 @@ class VideoClassifier:
         if isinstance(video_or_frames, np.ndarray):
             pixels = clip.preprocess(self._checked_frames(video_or_frames), self.image_size)
         else:  # decoded and preprocessed by the one path the datasets use
-            pixels = pipeline.load_video(video_or_frames, self.num_frames, self.image_size).pixels
+            pixels = self._load_video(video_or_frames).pixels
         if self.kind == "end_to_end":
             padded, padding_mask = pad_frames(pixels, self.max_frames)
             outputs = self.model.predict_on_batch({"pixels": padded, "padding_mask": padding_mask})
