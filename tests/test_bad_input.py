@@ -392,3 +392,54 @@ def test_train_refuses_a_finished_run_without_overwrite(workdir, tiny_dataset_fl
     err = no_traceback(capsys.readouterr().err)
     assert "--output-dir runs/finished" in err and "--overwrite" in err
     assert changed(before, snapshot(workdir)) == []
+
+
+def test_embed_says_a_truncated_video_is_truncated(workdir, shared_videos, capsys):
+    """Cause 2: the first 30% of a clip whose index comes first decodes to 1 of 25 frames."""
+    cut = workdir / "cut.mp4"
+    cut.write_bytes((shared_videos / CLIP).read_bytes()[:535162])
+    before = snapshot(workdir)
+    assert embed.main([str(cut), *EMBED_FLAGS, "--out", "out", "--json"]) == 0
+    out, err = capsys.readouterr()
+    record = json.loads(out.strip().splitlines()[-1])
+    assert (record["decoded"], record["expected"], record["ok"]) == (1, 25, True)
+    assert "only 1 of the 25 frames its container lists decode" in no_traceback(err)
+    assert changed(before, snapshot(workdir), "out") == []
+
+    assert embed.main([str(cut), *EMBED_FLAGS, "--out", "out2", "--truncated", "fail"]) == 1
+    assert "1 of 1 videos could not be read" in no_traceback(capsys.readouterr().err)
+    assert not (workdir / "out2" / "cut.npy").exists()
+
+
+def test_embed_refuses_an_output_file_that_is_a_folder(workdir, clip_file, capsys):
+    (workdir / "out" / "clip.npy").mkdir(parents=True)
+    before = snapshot(workdir)
+    with pytest.raises(SystemExit) as exit_info:
+        embed.main([str(clip_file), *EMBED_FLAGS, "--out", "out"])
+    assert exit_info.value.code == 2
+    assert "are folders, not files" in no_traceback(capsys.readouterr().err)
+    assert changed(before, snapshot(workdir)) == []
+
+
+def test_a_one_class_manual_folder_is_refused(workdir, shared_videos):
+    """Cause 5: three clips in one class folder used to build a 1-class dataset."""
+    from vidcls_keras.datasets.listing import VideoListError, list_video_folder
+
+    (workdir / "manual" / "only").mkdir(parents=True)
+    for index in range(3):
+        shutil.copy(shared_videos / CLIP, workdir / "manual" / "only" / f"clip{index}.mp4")
+    with pytest.raises(VideoListError, match="at least 2 classes"):
+        list_video_folder(workdir / "manual")
+
+
+def test_hidden_names_are_listed_as_skipped(workdir, shared_videos):
+    from vidcls_keras.datasets.listing import list_video_folder
+
+    for label in ("a", "b"):
+        (workdir / "manual" / label).mkdir(parents=True)
+        shutil.copy(shared_videos / CLIP, workdir / "manual" / label / "clip.mp4")
+    (workdir / "manual" / "a" / ".hidden.mp4").write_bytes(b"x")
+    listing = list_video_folder(workdir / "manual")
+    skipped = {problem["video_id"]: problem["reason"] for problem in listing.problems}
+    assert "hidden" in skipped["a/.hidden.mp4"]
+    assert len(listing.videos) == 2

@@ -56,6 +56,7 @@ from typing import Any
 
 import vidcls_keras  # noqa: F401  (sets KERAS_BACKEND=jax before keras is imported)
 from vidcls_keras.errors import VidclsError
+from vidcls_keras.files import ensure_dir
 
 DEFAULT_OUTPUT_DIR = "demo_output"
 DEFAULT_EMBEDDER = "tiny:0"
@@ -345,7 +346,7 @@ def run(config: DemoConfig) -> dict[str, Any]:
         raise DemoError(f"--only {list(config.only)}: choose among {list(known)}.")
     rows = [known[name] for name in dict.fromkeys(config.only)]
     output_dir = pathlib.Path(config.output_dir).absolute()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(output_dir, "--output-dir")
 
     def elapsed() -> str:
         return f"{time.perf_counter() - start:.0f} s"

@@ -136,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     clashes = sorted(stem for stem, count in stems.items() if count > 1)
     if clashes:
         parser.error(f"several videos would write the same <stem>.npy: {clashes}; rename them")
+    in_the_way = sorted(
+        str(args.out / f"{stem}.npy") for stem in stems if (args.out / f"{stem}.npy").is_dir()
+    )
+    if in_the_way:
+        parser.error(f"--out {args.out}: {in_the_way} are folders, not files; move them away")
 
     if args.hf:
         spec = f"hf:{args.hf}"

@@ -292,6 +292,8 @@ def _open(path: str | os.PathLike) -> cv2.VideoCapture:
 
 def _check_file(path: str | os.PathLike) -> None:
     if not os.path.exists(path):
+        if os.path.lexists(path):  # the name exists: a link that leads nowhere
+            raise _decode_error(path, "is a symbolic link loop or a dangling link")
         raise _decode_error(path, "file does not exist")
     if os.path.isdir(path):
         raise _decode_error(path, "is a directory, not a video file")

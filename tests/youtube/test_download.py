@@ -20,13 +20,12 @@ from vidcls_keras.download import main
 from vidcls_keras.youtube import download
 from vidcls_keras.youtube.download import (
     MANIFEST_FIELDS,
-    VideoEntry,
     check_video_file,
     find_existing,
     read_manifest,
-    url_video_id,
     youtube_dl_options,
 )
+from vidcls_keras.youtube.video_list import VideoEntry, url_video_id
 
 SERVED_CLIPS = {  # clip -> category it is listed under in the test CSV
     "mmaction2__test.avi": "art_music",
@@ -279,3 +278,15 @@ def test_check_video_file_accepts_real_clips_and_rejects_cut_ones(shared_videos,
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     assert "0 bytes" in check_video_file(empty)
+
+
+def test_a_file_where_a_folder_goes_fails_that_video_only(tmp_path):
+    """A file named like the staging or category folder: that video fails, with the path named."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / download.INCOMPLETE_DIR).write_text("in the way")
+    entry = VideoEntry("abcdefghijk", "http://127.0.0.1:9/x.mp4", "", "food", 2)
+    result = download.download_one(entry, videos, retries=0, socket_timeout=1.0)
+    assert result.status == "failed"
+    assert f"{download.INCOMPLETE_DIR} is a file" in result.reason
+    assert (videos / download.INCOMPLETE_DIR).read_text() == "in the way"

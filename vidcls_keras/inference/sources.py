@@ -50,9 +50,9 @@ class Source:
 
 def is_remote(text: str) -> bool:
     """Whether `text` is an http(s) URL or an 11-character YouTube id."""
-    from vidcls_keras.youtube import download
+    from vidcls_keras.youtube import video_list
 
-    return download.is_url(text) or bool(download.YOUTUBE_ID_PATTERN.fullmatch(text))
+    return video_list.is_url(text) or bool(video_list.YOUTUBE_ID_PATTERN.fullmatch(text))
 
 
 def expand_inputs(inputs: Sequence[str]) -> Iterator[Source]:
@@ -102,15 +102,15 @@ def download_video(url_or_id: str, cache_dir: str | os.PathLike) -> pathlib.Path
     Raises:
         InputError: yt-dlp failed (its message is kept).
     """
-    from vidcls_keras.youtube import download
+    from vidcls_keras.youtube import download, video_list
 
-    if download.is_url(url_or_id):
-        video_id, url = download.url_video_id(url_or_id), url_or_id
+    if video_list.is_url(url_or_id):
+        video_id, url = video_list.url_video_id(url_or_id), url_or_id
     else:
-        video_id, url = url_or_id, download.YOUTUBE_WATCH_URL.format(url_or_id)
-    entry = download.VideoEntry(video_id, url, title="", category=_DOWNLOAD_CATEGORY, csv_row=0)
+        video_id, url = url_or_id, video_list.YOUTUBE_WATCH_URL.format(url_or_id)
+    entry = video_list.VideoEntry(video_id, url, title="", category=_DOWNLOAD_CATEGORY, csv_row=0)
     result = download.download_one(entry, cache_dir, retries=1, socket_timeout=30.0)
     if result.status not in ("downloaded", "skipped_existing"):
-        taken_for = "" if download.is_url(url_or_id) else "not a file; taken for a YouTube id: "
+        taken_for = "" if video_list.is_url(url_or_id) else "not a file; taken for a YouTube id: "
         raise InputError(f"{taken_for}download failed: {result.reason}")
     return pathlib.Path(cache_dir) / result.path

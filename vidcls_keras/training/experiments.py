@@ -45,6 +45,7 @@ from matplotlib.figure import Figure
 from vidcls_keras import data
 from vidcls_keras.clip.specs import parse_embedder_spec
 from vidcls_keras.errors import VidclsError
+from vidcls_keras.files import ensure_dir
 from vidcls_keras.retrieval import zeroshot
 from vidcls_keras.training import trainer
 from vidcls_keras.training.config import TrainConfig
@@ -188,7 +189,7 @@ def run_experiments(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ExperimentsError(f"--seeds must be distinct integers, at least one; got {seeds}.")
     output_dir = pathlib.Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(output_dir, "--output-dir")
     not_comparable = incomparable_reason(_dataset_embedder(base), generated_videos=generated_videos)
     results = []
     for experiment in selected:

@@ -34,19 +34,8 @@ import time
 from collections.abc import Iterable, Sequence
 
 from vidcls_keras import files
-
-# The video list's names, importable from here as before the split (datasets.listing and
-# inference.classifier use `download.read_video_list`, `download.VideoEntry`, `download.is_url`).
-from vidcls_keras.youtube.video_list import (
-    YOUTUBE_ID_PATTERN,
-    YOUTUBE_WATCH_URL,
-    CsvFormatError,
-    RejectedRow,
-    VideoEntry,
-    is_url,
-    read_video_list,
-    url_video_id,
-)
+from vidcls_keras.files import OutputPathError, ensure_dir
+from vidcls_keras.youtube.video_list import RejectedRow, VideoEntry
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -63,15 +52,6 @@ __all__ = [
     "read_manifest",
     "write_manifest",
     "youtube_dl_options",
-    # Re-exported from video_list.
-    "CsvFormatError",
-    "RejectedRow",
-    "VideoEntry",
-    "YOUTUBE_ID_PATTERN",
-    "YOUTUBE_WATCH_URL",
-    "is_url",
-    "read_video_list",
-    "url_video_id",
 ]
 
 logger = logging.getLogger(__name__)
@@ -297,7 +277,10 @@ def download_one(
         return DownloadResult(entry.video_id, entry.category, "failed", reason, "", entry.csv_row)
 
     staging = videos_dir / INCOMPLETE_DIR / entry.category
-    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        ensure_dir(staging, "the download staging folder")
+    except OutputPathError as error:  # e.g. a file named like the category: this video fails
+        return failed(str(error))
     options = youtube_dl_options(
         str(staging / f"{entry.video_id}.%(ext)s"),
         format=format,
@@ -319,7 +302,11 @@ def download_one(
             staged.unlink(missing_ok=True)
             return failed(f"downloaded file rejected: {problem}")
     final = videos_dir / entry.category / f"{entry.video_id}{staged.suffix.lower()}"
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ensure_dir(final.parent, "the category folder")
+    except OutputPathError as error:
+        staged.unlink(missing_ok=True)
+        return failed(str(error))
     os.replace(staged, final)  # atomic on one filesystem: the file appears whole or not at all
     return DownloadResult(
         entry.video_id,
@@ -392,8 +379,7 @@ def download_videos(
         raise ValueError(f"workers={workers}: need at least 1 concurrent download")
     if retries < 0:
         raise ValueError(f"retries={retries}: must be 0 or more")
-    videos_dir = pathlib.Path(videos_dir)
-    videos_dir.mkdir(parents=True, exist_ok=True)
+    videos_dir = ensure_dir(videos_dir, "--out")
     results = [
         DownloadResult(row.link, row.category, "invalid_id", row.reason, "", row.csv_row)
         for row in rejected
