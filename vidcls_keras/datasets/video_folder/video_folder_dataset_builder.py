@@ -25,8 +25,9 @@ class Builder(VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
 
         <manual_dir>/<class name>/<video>.mp4   (any of vidcls_keras.video.VIDEO_EXTENSIONS)
 
-    Class names are the folder names, sorted. Other files and nested folders are skipped and
-    listed in build_report.json. Choose the embedder with VIDCLS_EMBEDDER (default
+    Class names are the folder names, sorted; at least 2 class folders. Hidden names, other
+    files, files outside a class folder and nested folders are skipped and listed in
+    build_report.json. Choose the embedder with VIDCLS_EMBEDDER (default
     preset:clip-vit-base-patch32).
     """
 
