@@ -13,7 +13,12 @@ Labels are one-hot float32 `(batch, num_classes)`; after mixup they are soft.
 Seeding: one `seed` fixes the shuffles and the mixup weights, so building the pipeline twice
 with the same seed gives the same batches, epoch after epoch (each epoch reshuffles). TF mixes
 its global seed into seeded ops, so the batches also depend on `tf.random.set_seed` /
-`keras.utils.set_random_seed`, if the caller sets one.
+`keras.utils.set_random_seed`, if the caller sets one. By default the epochs are the dataset's
+iterations, and the seeded streams continue from one iteration to the next: epoch k's order
+depends on the k iterations before it. With `epochs=range(first, last)` the dataset holds those
+epochs one after another, and each epoch's order and mixup weights depend only on
+`(seed, epoch)` (not on TF's global seed): training resumed at epoch k sees the batches an
+uninterrupted run sees.
 """
 
 import numpy as np
@@ -24,6 +29,7 @@ from vidcls_keras.clip.preprocessing import CLIP_MEAN, CLIP_STD  # one place; no
 
 INPUT_KINDS = ("frames", "pixels")
 DEFAULT_SHUFFLE_BUFFER = 2048  # more than youtube_videos' 1,553 training videos: a full shuffle
+_EPOCH_GRAPH_SEED = 1  # TF's graph seed inside make_batches(epochs=...)'s per-epoch function
 
 
 def load_split(
@@ -73,6 +79,7 @@ def make_batches(
     inputs: str = "frames",
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
     cache: bool = True,
+    epochs: range | None = None,
 ) -> tf.data.Dataset:
     """Turns TFDS examples into batches of `(inputs, one_hot_labels)` for `keras.Model.fit`.
 
@@ -104,6 +111,12 @@ def make_batches(
             first epoch, so later epochs neither read nor decode files again. About
             `num_examples * max_frames * D * 4` bytes (318 MB for 1,553 videos of 100 x 512
             frames) or 150 kB per video for pixels; turn off for splits larger than memory.
+        epochs: training only. None: one epoch per iteration of the returned dataset, reshuffled
+            at each iteration by a seeded stream that carries on across iterations. A range,
+            e.g. `range(3, 10)`: one iteration holds epochs 3 to 9 one after another (pass
+            `steps_per_epoch` to `fit`), each shuffled and mixed with seeds drawn from
+            `(seed, epoch)` alone, so any epoch's batches are the same whatever epoch the
+            range starts at (what resuming a training needs).
 
     Returns:
         A `tf.data.Dataset` of `(inputs, labels)`: inputs as in this module's docstring,
@@ -136,6 +149,10 @@ def make_batches(
         raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
     if training and shuffle_buffer < 1:
         raise ValueError(f"shuffle_buffer must be a positive int, got {shuffle_buffer!r}.")
+    if epochs is not None and not (training and isinstance(epochs, range) and epochs.step == 1):
+        raise ValueError(
+            f"epochs must be None or a range of step 1 with training=True, got {epochs!r}."
+        )
 
     if inputs == "frames":
 
@@ -161,10 +178,10 @@ def make_batches(
         # Before the shuffles: both mixup streams and every epoch read the one in-memory copy.
         examples = examples.cache()
 
-    def stream(shuffle_seed: int | None) -> tf.data.Dataset:
+    def stream(shuffle_seed: int | tf.Tensor | None, reshuffle: bool = True) -> tf.data.Dataset:
         if shuffle_seed is not None:
             shuffled = examples.shuffle(
-                shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True
+                shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=reshuffle
             )
         else:
             shuffled = examples
@@ -174,20 +191,45 @@ def make_batches(
         # Normalize after batching: one vectorized op per batch instead of one per frame.
         return batched.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
 
+    def mixed(first: tf.data.Dataset, second: tf.data.Dataset, weights: tf.data.Dataset):
+        # Two independently shuffled passes over the same split, as the original's two
+        # DataLoaders; both have the same length, so the partial last batches pair up.
+        pairs = tf.data.Dataset.zip(first, second, weights)
+        return pairs.map(mixup, num_parallel_calls=tf.data.AUTOTUNE)
+
     first_seed, second_seed, weight_seed = (
         int(s) for s in np.random.SeedSequence(seed).generate_state(3)
     )
     if not training:
         batches = stream(None)
-    elif mixup_alpha is None:
-        batches = stream(first_seed)
+    elif epochs is None:
+        if mixup_alpha is None:
+            batches = stream(first_seed)
+        else:
+            weights = mixup_weights(mixup_alpha, weight_seed)
+            batches = mixed(stream(first_seed), stream(second_seed), weights)
     else:
-        # Two independently shuffled passes over the same split, as the original's two
-        # DataLoaders; both have the same length, so the partial last batches pair up.
-        pairs = tf.data.Dataset.zip(
-            stream(first_seed), stream(second_seed), mixup_weights(mixup_alpha, weight_seed)
-        )
-        batches = pairs.map(mixup, num_parallel_calls=tf.data.AUTOTUNE)
+
+        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+            # A fixed TF seed for this function's graph only (not the caller's global seed): a
+            # tensor shuffle seed under a global seed of 0 (keras.utils.set_random_seed(0)) makes
+            # TF's seed logic test a symbolic tensor as a bool, which fails in a graph.
+            tf.random.set_seed(_EPOCH_GRAPH_SEED)
+            # This epoch's seeds are drawn from (stream seed, epoch) alone: no state carries
+            # over from earlier epochs, so a pipeline that starts at this epoch agrees.
+            first, second, weight = (
+                _epoch_seed(stream_seed, epoch)
+                for stream_seed in (first_seed, second_seed, weight_seed)
+            )
+            if mixup_alpha is None:
+                return stream(first, reshuffle=False)
+            weights = tf.data.Dataset.counter().map(
+                lambda step: stateless_beta(mixup_alpha, tf.stack([weight, step])),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            return mixed(stream(first, reshuffle=False), stream(second, reshuffle=False), weights)
+
+        batches = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(one_epoch)
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -239,6 +281,12 @@ def mixup_weights(alpha: float, seed: int) -> tf.data.Dataset:
         lambda key: stateless_beta(alpha, tf.stack([key, tf.constant(seed, tf.int64)])),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
+
+
+def _epoch_seed(stream_seed: int, epoch: tf.Tensor) -> tf.Tensor:
+    """An int64 seed for one epoch of one stream, a function of `(stream_seed, epoch)` only."""
+    key = tf.stack([tf.constant(stream_seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.stateless_uniform([], seed=key, minval=None, maxval=None, dtype=tf.int64)
 
 
 def stateless_beta(alpha: float, seed: tf.Tensor) -> tf.Tensor:

@@ -9,6 +9,14 @@
     tensorboard/          keras.callbacks.TensorBoard logs
     training_curves.png
     confusion_matrix.png  (test split)
+    backup/               while the run is unfinished: the last finished epoch's state
+
+A run is finished when `metrics.json` exists: it is written last, atomically, after every other
+file; `backup/` is removed after it. A folder with `backup/state.json` and no `metrics.json` holds
+an interrupted run: `state.json` (written atomically at the end of every epoch, and once before the
+first) records the run's settings, how many epochs are done and the files in `backup/` that hold
+them (weights and optimizer, dropout seed states, model selection's best epoch and its weights).
+The same command resumes it after the last finished epoch (`training.trainer`).
 
 Training writes them (`training.trainer`), prediction reads them (`inference`): both use the
 names here.
@@ -32,7 +40,9 @@ HISTORY_FILENAME = "history.csv"
 TENSORBOARD_DIRNAME = "tensorboard"
 CURVES_FILENAME = "training_curves.png"
 CONFUSION_FILENAME = "confusion_matrix.png"
-# The files whose presence means a folder already holds a run.
+BACKUP_DIRNAME = "backup"
+BACKUP_STATE_FILENAME = "state.json"  # in BACKUP_DIRNAME
+# The files whose presence means a folder already holds a run (finished: METRICS_FILENAME).
 OUTPUT_FILENAMES = (MODEL_FILENAME, CONFIG_FILENAME, METRICS_FILENAME, HISTORY_FILENAME)
 
 

@@ -77,7 +77,11 @@ class TrainConfig:
         "random stream. philox4x32 is faster on CPU and works on one device only",
         choices=RNG_CHOICES,
     )
-    overwrite: bool = _field(False, "replace the outputs of an earlier run in --output-dir")
+    overwrite: bool = _field(
+        False,
+        "replace an earlier run in --output-dir, finished or interrupted (without it, the same "
+        "command resumes an interrupted run from its last finished epoch)",
+    )
     verbose: int = _field(
         1,
         "Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch",

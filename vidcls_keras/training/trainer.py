@@ -29,7 +29,17 @@ Outputs in `--output-dir` (names in `training.artifacts`): `model.keras` (the he
 `max_frames`, the dataset's `num_frames` per video, embedder spec), `metrics.json` (validation and
 test: loss, accuracy, f1-micro, f1-macro, per-class report, confusion matrix), `history.csv`
 (`keras.callbacks.CSVLogger`), `tensorboard/` (`keras.callbacks.TensorBoard`),
-`training_curves.png`, `confusion_matrix.png` (test).
+`training_curves.png`, `confusion_matrix.png` (test); `backup/` while the run is unfinished.
+
+An interrupted run resumes. A killed run leaves no `metrics.json` (written last, atomically: it
+marks a run finished) but a `backup/` with its last finished epoch (`RunBackup`, a
+`keras.callbacks.BackupAndRestore`); the same command resumes from there, printing "resuming
+<run> from epoch N of M", and ends with the metrics of an uninterrupted run, number for number
+(tested: killed at a random epoch, resumed, compared). Every epoch's batches depend on `(seed,
+epoch)` only (`data.make_batches(epochs=...)`), and the backup restores weights, optimizer,
+dropout seed states and model selection's best epoch and weights; `history.csv` is continued.
+Another config on an interrupted run's folder is refused, with the differences; a finished run's
+folder is refused; `--overwrite` replaces either.
 
 More than one device (`len(jax.devices()) > 1`, or `--data-parallel on`): the model is trained
 with `keras.distribution.DataParallel` (weights replicated, every batch split across devices).
@@ -40,12 +50,15 @@ dropped each epoch (evaluation pads its last batch instead, see `evaluate.predic
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import importlib.util
 import inspect
+import json
 import logging
 import pathlib
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -59,10 +72,13 @@ import tensorflow as tf
 import vidcls_keras
 from vidcls_keras import data
 from vidcls_keras._compat import jax_prng
-from vidcls_keras.files import ensure_dir
+from vidcls_keras.config_flags import flag_name
+from vidcls_keras.files import atomic_write_bytes, ensure_dir
 from vidcls_keras.models import MODELS, build_model
 from vidcls_keras.training import artifacts, evaluate
 from vidcls_keras.training.artifacts import (  # noqa: F401 (also importable from here)
+    BACKUP_DIRNAME,
+    BACKUP_STATE_FILENAME,
     CONFIG_FILENAME,
     CONFUSION_FILENAME,
     CURVES_FILENAME,
@@ -236,18 +252,211 @@ def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
     return model
 
 
-def _prepare_output_dir(config: TrainConfig) -> pathlib.Path:
-    output_dir = pathlib.Path(config.output_dir)
+# TrainConfig fields that say where and how loudly a run goes, not what it trains: a resumed run
+# may change them. Any other difference would make the resumed run another run.
+_NOT_RECORDED_FOR_RESUME = ("output_dir", "overwrite", "verbose")
+
+
+def _resume_settings(config: TrainConfig) -> dict[str, Any]:
+    """The settings a run must keep to be resumed (recorded in `backup/state.json`)."""
+    settings = dataclasses.asdict(config)
+    return {key: settings[key] for key in settings if key not in _NOT_RECORDED_FOR_RESUME}
+
+
+def _read_backup_state(output_dir: pathlib.Path) -> dict[str, Any] | None:
+    """`backup/state.json` of an unfinished run in `output_dir`, or None when there is none."""
+    path = output_dir / BACKUP_DIRNAME / BACKUP_STATE_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise TrainError(
+            f"--output-dir {output_dir} holds an unfinished run whose backup {path} cannot be "
+            f"read ({error}): pass --overwrite to start the run again, or choose another directory."
+        ) from error
+
+
+def _prepare_output_dir(config: TrainConfig) -> tuple[pathlib.Path, dict[str, Any]]:
+    """Checks what `--output-dir` holds, readies it, and returns it with the state to start from.
+
+    A finished run (`metrics.json`) is refused. An interrupted run (`backup/state.json`, no
+    `metrics.json`) is resumed after its last finished epoch when it was started with the same
+    settings (`_resume_settings`), and refused otherwise. Run files without a backup (a run
+    interrupted before runs kept one) are refused. `--overwrite` replaces any of them.
+
+    Returns:
+        `(output_dir, state)`: `state` is `backup/state.json`'s content, `state["epochs_done"]`
+        the epochs to skip (0 for a new run).
+    """
+    output_dir = ensure_dir(config.output_dir, "--output-dir")  # OutputPathError: a file in the way
+    settings = _resume_settings(config)
     existing = [name for name in OUTPUT_FILENAMES if (output_dir / name).exists()]
-    if existing and not config.overwrite:
+    state = None if config.overwrite else _read_backup_state(output_dir)
+    if not config.overwrite and (output_dir / METRICS_FILENAME).exists():
         raise TrainError(
             f"--output-dir {output_dir} already holds a run ({', '.join(existing)}): pass "
             "--overwrite to replace it, or choose another directory."
         )
-    # A new run's TensorBoard events must not mix with an old run's.
-    shutil.rmtree(output_dir / TENSORBOARD_DIRNAME, ignore_errors=True)
-    ensure_dir(output_dir, "--output-dir")  # OutputPathError: a file in the way
-    return output_dir
+    if state is not None and state["epochs_done"] > 0:
+        done, epochs = state["epochs_done"], state["settings"]["epochs"]
+        differences = [
+            f"{flag_name(key)} {state['settings'].get(key)!r} -> {settings.get(key)!r}"
+            for key in sorted(set(settings) | set(state["settings"]))
+            if settings.get(key) != state["settings"].get(key)
+        ]
+        if differences:
+            raise TrainError(
+                f"--output-dir {output_dir} holds a run interrupted at epoch {done} of {epochs} "
+                f"with another config (diff: {'; '.join(differences)}): rerun the same command "
+                "to resume, or pass --overwrite to start a new run there."
+            )
+        _resume_history(output_dir / HISTORY_FILENAME, done)
+        print(
+            f"resuming {output_dir} from epoch {done} of {epochs} (the backup in "
+            f"{output_dir / BACKUP_DIRNAME} holds the epochs done)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return output_dir, state
+    if existing and state is None and not config.overwrite:
+        raise TrainError(
+            f"--output-dir {output_dir} holds an unfinished run ({', '.join(existing)}) with no "
+            f"{BACKUP_DIRNAME}/ to resume from (interrupted before runs kept one): pass "
+            "--overwrite to start it again, or choose another directory."
+        )
+    # A new run (or one interrupted before its first epoch ended): nothing of an old run stays,
+    # so TensorBoard events do not mix and a stale metrics.json cannot mark this run finished.
+    for name in (*OUTPUT_FILENAMES, CURVES_FILENAME, CONFUSION_FILENAME):
+        (output_dir / name).unlink(missing_ok=True)
+    for name in (TENSORBOARD_DIRNAME, BACKUP_DIRNAME):
+        shutil.rmtree(output_dir / name, ignore_errors=True)
+    state = {"settings": settings, "epochs_done": 0}
+    (output_dir / BACKUP_DIRNAME).mkdir()
+    artifacts.write_json(output_dir / BACKUP_DIRNAME / BACKUP_STATE_FILENAME, state)
+    return output_dir, state
+
+
+def _resume_history(path: pathlib.Path, epochs_done: int) -> None:
+    """Keeps `history.csv`'s header and its first `epochs_done` rows.
+
+    CSVLogger writes an epoch's row before the backup commits that epoch, so a run killed in
+    between has one row too many: that epoch runs again and writes its row again.
+    """
+    # Bytes: CSVLogger ends its lines with "\r\n" (the csv module's), kept as they are.
+    lines = path.read_bytes().splitlines(keepends=True) if path.exists() else []
+    if len(lines) < 1 + epochs_done:
+        raise TrainError(
+            f"{path} has {max(len(lines) - 1, 0)} epoch rows, but the run's backup has "
+            f"{epochs_done} epochs done: the history cannot be continued; pass --overwrite to "
+            "start the run again."
+        )
+    atomic_write_bytes(path, b"".join(lines[: 1 + epochs_done]))
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that restores a run exactly: one atomic commit per epoch.
+
+    What a resumed run needs to continue as if never stopped, and where each comes from
+    (measured with Keras 3.15, JAX backend):
+
+    - weights and optimizer state (Adam moments, iteration count): `model.save_weights`, as
+      Keras's own callback;
+    - the layers' `SeedGenerator` states (dropout): `save_weights` leaves them out, so they are
+      kept in `state.json` (the non-trainable variables that are not weights);
+    - model selection (`keras.callbacks.EarlyStopping`): its `on_train_begin` forgets the best
+      loss, epoch and weights, so they are kept here (the best weights in an `.npz`) and put back
+      after it ran (this callback must come after it);
+    - the epoch: `state.json`, passed to `fit(initial_epoch=...)` by the trainer, which also
+      gives each epoch the same batches (`data.make_batches(epochs=...)`) and keeps
+      `history.csv` and `tensorboard/` going.
+
+    Keras's callback writes `latest.weights.h5` in place and then the epoch: a kill between the two
+    leaves weights and an epoch that disagree, and a kill during the first leaves no backup. Here
+    an epoch's files get new names, and `state.json`, written atomically last, names them; files it
+    no longer names are then removed. Callbacks that write per epoch (CSVLogger, TensorBoard) must
+    come before this one, so an epoch in the backup is always in their files.
+
+    Args:
+        backup_dir: the run's `backup/` folder, holding `state.json`.
+        state: `state.json`'s content (`epochs_done` 0 for a new run).
+        selection: the run's `EarlyStopping(restore_best_weights=True)`, or None.
+    """
+
+    def __init__(
+        self,
+        backup_dir: pathlib.Path,
+        state: dict[str, Any],
+        selection: keras.callbacks.EarlyStopping | None,
+    ):
+        # The trainer removes the backup once the run is finished (metrics.json written).
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+        self.backup_path = pathlib.Path(backup_dir)
+        self.state = state
+        self.selection = selection
+
+    def _unsaved_variables(self) -> list[keras.Variable]:
+        """The model's non-trainable variables `save_weights` leaves out: the seed states."""
+        weights = {id(variable) for variable in self.model.weights}
+        return [v for v in self.model.non_trainable_variables if id(v) not in weights]
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        state = self.state
+        if state["epochs_done"] == 0:
+            return
+        if not self.model.optimizer.built:  # so that its variables exist to be loaded
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(self.backup_path / state["weights"]))
+        variables = self._unsaved_variables()
+        recorded = state["unsaved_variables"]
+        if [variable.path for variable in variables] != [path for path, _ in recorded]:
+            raise TrainError(
+                f"{self.backup_path}: the backup's variables {[path for path, _ in recorded]} "
+                f"are not the model's {[variable.path for variable in variables]}; pass "
+                "--overwrite to start the run again."
+            )
+        for variable, (_, value) in zip(variables, recorded, strict=True):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        if self.selection is not None and state["selection"] is not None:
+            kept = state["selection"]
+            with np.load(self.backup_path / kept["weights"]) as arrays:
+                self.selection.best_weights = [arrays[f"arr_{i}"] for i in range(len(arrays))]
+            self.selection.best = kept["best"]
+            self.selection.best_epoch = kept["best_epoch"]
+            self.selection.wait = kept["wait"]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        done = epoch + 1
+        files = {"weights": f"epoch_{done:05d}.weights.h5"}
+        self.model.save_weights(str(self.backup_path / files["weights"]))
+        selection = None
+        if self.selection is not None and self.selection.best_weights is not None:
+            previous = self.state.get("selection") or {}
+            best_file = previous.get("weights")
+            if self.selection.best_epoch == epoch:  # this epoch is the new best
+                best_file = f"best_epoch_{done:05d}.npz"
+                np.savez(self.backup_path / best_file, *self.selection.best_weights)
+            selection = {
+                "best": float(self.selection.best),
+                "best_epoch": int(self.selection.best_epoch),
+                "wait": int(self.selection.wait),
+                "weights": best_file,
+            }
+            files["best_weights"] = best_file
+        unsaved = [
+            (variable.path, np.asarray(variable).tolist()) for variable in self._unsaved_variables()
+        ]
+        self.state = {
+            "settings": self.state["settings"],
+            "epochs_done": done,
+            "weights": files["weights"],
+            "unsaved_variables": unsaved,
+            "selection": selection,
+        }
+        artifacts.write_json(self.backup_path / BACKUP_STATE_FILENAME, self.state)  # the commit
+        for path in self.backup_path.iterdir():
+            if path.name not in {BACKUP_STATE_FILENAME, *files.values()}:
+                path.unlink()
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -275,9 +484,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         )
     distribution = _distribution(config)  # raises before anything is written
     _require_two_classes(config)  # so does this
-    output_dir = _prepare_output_dir(config)
+    output_dir, state = _prepare_output_dir(config)
     with jax.default_prng_impl(config.rng):
-        return _train(config, output_dir, distribution)
+        return _train(config, output_dir, state, distribution)
 
 
 @dataclasses.dataclass
@@ -290,15 +499,23 @@ class _RunData:
     input_kind: str  # "frames" or "pixels"
     model_arguments: dict[str, Any]
     splits: dict[str, str | None]  # role -> TFDS split name ("train+validation" under the protocol)
-    train_batches: tf.data.Dataset
+    train_batches: tf.data.Dataset  # the epochs still to run, one after another
+    steps_per_epoch: int
     validation_batches: tf.data.Dataset | None
     test_batches: tf.data.Dataset
 
 
 def _read_data(
-    config: TrainConfig, distribution: keras.distribution.Distribution | None
+    config: TrainConfig,
+    distribution: keras.distribution.Distribution | None,
+    first_epoch: int = 0,
 ) -> _RunData:
-    """Loads the splits, reads the dataset's facts, and batches every split for the model."""
+    """Loads the splits, reads the dataset's facts, and batches every split for the model.
+
+    The training batches hold epochs `first_epoch` to `config.epochs - 1`, each shuffled and
+    mixed as a function of `(seed, epoch)` only, so a resumed run trains on the batches an
+    uninterrupted one does.
+    """
     splits = {
         "train": "train+validation" if config.original_protocol else "train",
         "validation": None if config.original_protocol else "validation",
@@ -308,6 +525,10 @@ def _read_data(
     facts = _dataset_facts(info)
     max_frames = config.max_frames or facts.frames_per_video or _longest_video(train_examples)
     model_arguments, input_kind = _model_arguments(config.model, facts, max_frames)
+
+    # When every epoch is done (a run interrupted after its last backup), fit() runs no epoch
+    # but still reads one batch to build the metrics: the last epoch's.
+    epochs = range(min(first_epoch, config.epochs - 1), config.epochs)
 
     def batches(split: str, training: bool) -> tf.data.Dataset:
         examples = train_examples if split == splits["train"] else _load(config, split)[0]
@@ -320,9 +541,12 @@ def _read_data(
             mixup_alpha=config.alpha if (training and config.mixup) else None,
             seed=config.seed,
             inputs=input_kind,
+            epochs=epochs if training else None,
         )
 
     train_batches = batches(splits["train"], training=True)
+    num_train_examples = int(info.splits[splits["train"]].num_examples)
+    steps_per_epoch = -(-num_train_examples // config.batch_size)
     if distribution is not None:
         num_devices = len(distribution.device_mesh.devices.flat)
         # A short last batch (e.g. 1 of 1,553 videos) cannot be split evenly over the devices:
@@ -330,6 +554,8 @@ def _read_data(
         train_batches = train_batches.filter(
             lambda inputs, labels: tf.shape(labels)[0] % num_devices == 0
         )
+        if num_train_examples % config.batch_size % num_devices:
+            steps_per_epoch -= 1
     return _RunData(
         info=info,
         facts=facts,
@@ -338,6 +564,7 @@ def _read_data(
         model_arguments=model_arguments,
         splits=splits,
         train_batches=train_batches,
+        steps_per_epoch=steps_per_epoch,
         # One pipeline for every epoch's evaluation (its cache is filled once).
         validation_batches=(
             None if splits["validation"] is None else batches(splits["validation"], False)
@@ -347,9 +574,10 @@ def _read_data(
 
 
 def _callbacks(
-    config: TrainConfig, run: _RunData, output_dir: pathlib.Path
+    config: TrainConfig, run: _RunData, output_dir: pathlib.Path, state: dict[str, Any]
 ) -> tuple[list[keras.callbacks.Callback], keras.callbacks.EarlyStopping | None]:
-    """Validation metrics and model selection (when there is a validation split), then logs."""
+    """Validation metrics and model selection (when there is a validation split), logs, backup."""
+    resuming = state["epochs_done"] > 0
     callbacks: list[keras.callbacks.Callback] = []
     selection = None
     if run.validation_batches is not None:
@@ -366,10 +594,13 @@ def _callbacks(
         )
         callbacks.append(selection)
     callbacks += [
-        keras.callbacks.CSVLogger(str(output_dir / HISTORY_FILENAME)),
+        # A resumed run continues the history (_prepare_output_dir cut it to the epochs done).
+        keras.callbacks.CSVLogger(str(output_dir / HISTORY_FILENAME), append=resuming),
         keras.callbacks.TensorBoard(
             log_dir=str(output_dir / TENSORBOARD_DIRNAME), write_graph=False
         ),
+        # Last: it restores after EarlyStopping resets, and commits an epoch once it is logged.
+        RunBackup(output_dir / BACKUP_DIRNAME, state, selection),
     ]
     return callbacks, selection
 
@@ -377,14 +608,17 @@ def _callbacks(
 def _train(
     config: TrainConfig,
     output_dir: pathlib.Path,
+    state: dict[str, Any],
     distribution: keras.distribution.Distribution | None,
 ) -> dict[str, Any]:
-    """The run, in order: seed, data, fit, evaluate, write outputs."""
+    """The run, in order: seed, data, fit (from the backup's epoch), evaluate, write outputs."""
     # Fresh Keras state, then one seed for Python, NumPy, TF (tf.data) and Keras (init, dropout).
+    # A resumed run does the same, then RunBackup replaces what the finished epochs changed.
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    run = _read_data(config, distribution)
-    callbacks, selection = _callbacks(config, run, output_dir)
+    first_epoch = state["epochs_done"]
+    run = _read_data(config, distribution, first_epoch)
+    callbacks, selection = _callbacks(config, run, output_dir, state)
 
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     with scope:
@@ -395,6 +629,8 @@ def _train(
         history = model.fit(
             run.train_batches,
             epochs=config.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=run.steps_per_epoch,  # the batches hold all the epochs to run
             callbacks=callbacks,
             verbose=config.verbose,
             shuffle=False,  # make_batches shuffles, seeded
@@ -413,22 +649,28 @@ def _train(
     model.save(output_dir / MODEL_FILENAME)
 
     best_epoch = None if selection is None else int(selection.best_epoch)
+    epochs_run = first_epoch + len(history.epoch)
     metrics = {
         "selection": {
             "monitor": None if selection is None else SELECTION_MONITOR,
             "best_epoch": None if best_epoch is None else best_epoch + 1,
-            "epochs": len(history.epoch),
+            "epochs": epochs_run,
         },
         "validation": validation_report,
         "test": test_report,
     }
-    artifacts.write_json(output_dir / METRICS_FILENAME, metrics)
     artifacts.write_json(output_dir / CONFIG_FILENAME, _run_record(config, run, distribution))
     title = f"{config.model}{' + mixup' if config.mixup else ''} (seed {config.seed})"
-    _plot(history.history, test_report, run.facts.label_names, output_dir, best_epoch, title)
+    # Every epoch's logs, those before a resume too, are in history.csv.
+    all_epochs = _read_history(output_dir / HISTORY_FILENAME)
+    _plot(all_epochs, test_report, run.facts.label_names, output_dir, best_epoch, title)
+    # Last, atomically: metrics.json marks the run finished; then its backup can go.
+    artifacts.write_json(output_dir / METRICS_FILENAME, metrics)
+    shutil.rmtree(output_dir / BACKUP_DIRNAME)
     if config.verbose:
         print(
             f"{title}: trained {len(history.epoch)} epochs in {train_seconds:.1f} s"
+            + (f" (resumed after epoch {first_epoch})" if first_epoch else "")
             + ("" if best_epoch is None else f", kept epoch {best_epoch + 1} (lowest val loss)")
             + f"; test f1-micro {test_report['f1_micro']:.4f}, f1-macro {test_report['f1_macro']:.4f}"
             + f" on {test_report['num_examples']} videos. Outputs: {output_dir}"
@@ -470,6 +712,20 @@ def _run_record(
             "jax": jax.__version__,
             "tensorflow": tf.__version__,
         },
+    }
+
+
+def _read_history(path: pathlib.Path) -> dict[str, list[float]]:
+    """`history.csv` as a History dict: metric -> one value per epoch; columns CSVLogger left
+    empty ("NA": val_* without a validation split) are left out."""
+    with path.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    columns = [name for name in (rows[0] if rows else {}) if name != "epoch"]
+    empty = ("", "NA")
+    return {
+        name: [float("nan") if row[name] in empty else float(row[name]) for row in rows]
+        for name in columns
+        if any(row[name] not in empty for row in rows)
     }
 
 
