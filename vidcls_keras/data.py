@@ -25,11 +25,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from vidcls_keras._compat.tf_seed import use_fixed_graph_seed
 from vidcls_keras.clip.preprocessing import CLIP_MEAN, CLIP_STD  # one place; no Keras import
 
 INPUT_KINDS = ("frames", "pixels")
 DEFAULT_SHUFFLE_BUFFER = 2048  # more than youtube_videos' 1,553 training videos: a full shuffle
-_EPOCH_GRAPH_SEED = 1  # TF's graph seed inside make_batches(epochs=...)'s per-epoch function
 
 
 def load_split(
@@ -211,10 +211,8 @@ def make_batches(
     else:
 
         def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-            # A fixed TF seed for this function's graph only (not the caller's global seed): a
-            # tensor shuffle seed under a global seed of 0 (keras.utils.set_random_seed(0)) makes
-            # TF's seed logic test a symbolic tensor as a bool, which fails in a graph.
-            tf.random.set_seed(_EPOCH_GRAPH_SEED)
+            # This function's graph only: see vidcls_keras/_compat/tf_seed.py.
+            use_fixed_graph_seed()
             # This epoch's seeds are drawn from (stream seed, epoch) alone: no state carries
             # over from earlier epochs, so a pipeline that starts at this epoch agrees.
             first, second, weight = (

@@ -3,7 +3,8 @@
     python -m vidcls_keras.train --model transformer --mixup --dataset youtube_videos/frames100 \\
         --output-dir runs/transformer_mixup
 
-Every flag is a `training.config.TrainConfig` field (`--batch-size` sets `batch_size`).
+Every flag is a `training.config.TrainConfig` field (`--batch-size` sets `batch_size`). An
+interrupted run is resumed by the same command (see `training.resume`).
 Exit status: 0 when the run finished, 2 when it cannot start (the message says why).
 """
 

@@ -71,12 +71,18 @@ def test_cli_two_seeds_one_epoch_on_tiny_data(tmp_path):
     assert "not comparable with the original's numbers" in markdown
     assert "the encoder tiny:0 has random weights" in markdown
 
-    # A rerun does not silently replace finished runs.
-    again = experiments_main(
-        ["--dataset", TINY_DATASET, "--data-dir", str(data_dir), "--output-dir", str(output_dir)]
-        + ["--seeds", "0", "--epochs", "1", "--batch-size", "4", "--verbose", "0", "--only", "mean"]
-    )
-    assert again == 2
+    # The same command again (a sweep killed part-way) reuses the finished runs untouched ...
+    finished = output_dir / "mean" / "seed_0" / "metrics.json"
+    stamp = finished.stat().st_mtime_ns
+    same = ["--dataset", TINY_DATASET, "--data-dir", str(data_dir), "--output-dir", str(output_dir)]
+    same += ["--seeds", "0", "--epochs", "1", "--batch-size", "4", "--verbose", "0"]
+    assert experiments_main([*same, "--only", "mean"]) == 0
+    assert finished.stat().st_mtime_ns == stamp
+    # ... and never silently replaces a finished run made with other settings.
+    other = [*same, "--only", "mean"]
+    other[other.index("--epochs") + 1] = "2"
+    assert experiments_main(other) == 2
+    assert finished.stat().st_mtime_ns == stamp
 
 
 def test_a_new_row_with_its_own_runner_and_the_original_protocol(tmp_path):

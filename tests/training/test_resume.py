@@ -5,7 +5,7 @@ The killed run is a real `python -m vidcls_keras.train` process; the uninterrupt
 trains in this process meanwhile, and the resumed run is the same command line, in this process
 too (`train.main`), so only one process start is paid. Exact equality holds because on CPU the
 same XLA programs on the same inputs give the same bits, and a resumed run restores every input
-that changes from epoch to epoch (see `trainer.RunBackup`); any state left behind would show here.
+that changes from epoch to epoch (see `resume.RunBackup`); any state left behind would show here.
 """
 
 import json

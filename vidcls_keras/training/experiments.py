@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -47,7 +48,8 @@ from vidcls_keras.clip.specs import parse_embedder_spec
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.files import ensure_dir
 from vidcls_keras.retrieval import zeroshot
-from vidcls_keras.training import trainer
+from vidcls_keras.training import resume, trainer
+from vidcls_keras.training.artifacts import CONFIG_FILENAME, METRICS_FILENAME
 from vidcls_keras.training.config import TrainConfig
 
 RUNS_FILENAME = "runs.csv"
@@ -157,6 +159,30 @@ def _select(names: Sequence[str] | None, experiments: Sequence[Experiment]) -> l
     return [known[name] for name in names]
 
 
+def _finished_run(config: TrainConfig) -> dict[str, Any] | None:
+    """The metrics of a run already finished in `config.output_dir` with these settings, or None.
+
+    So a sweep killed part-way and started again with the same command skips its finished runs
+    and resumes the interrupted one (`train` refuses a finished run's folder otherwise).
+    """
+    run_dir = pathlib.Path(config.output_dir)
+    metrics_path, config_path = run_dir / METRICS_FILENAME, run_dir / CONFIG_FILENAME
+    if config.overwrite or not (metrics_path.is_file() and config_path.is_file()):
+        return None
+    try:
+        recorded = json.loads(config_path.read_text(encoding="utf-8"))
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None  # let `train` say what is wrong with the folder
+    wanted = resume.resume_settings(config)
+    # An unset setting (None, e.g. max_frames) is recorded as the value the run resolved.
+    if any(value is not None and recorded.get(key) != value for key, value in wanted.items()):
+        return None  # another run: `train` refuses it with its message
+    if config.verbose:
+        print(f"   finished already: reusing {metrics_path}", flush=True)
+    return metrics
+
+
 def run_experiments(
     base: TrainConfig,
     seeds: Sequence[int],
@@ -200,7 +226,7 @@ def run_experiments(
             )
             if base.verbose:
                 print(f"== {experiment.description}, seed {seed} -> {run_dir}", flush=True)
-            metrics = experiment.run(config)
+            metrics = _finished_run(config) or experiment.run(config)
             test = metrics["test"]
             best_epoch = (metrics.get("selection") or {}).get("best_epoch")
             results.append(
