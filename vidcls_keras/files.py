@@ -63,16 +63,22 @@ def ensure_dir(
     path = pathlib.Path(path)
     shown = f"{what} {path if given is None else given}"
     try:
+        # mkdir first, then diagnose: checking before creating races with another thread or
+        # process creating the same folder (a download's staging folder, say).
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    except (FileExistsError, NotADirectoryError) as error:
         in_the_way = _file_in_the_way(path)
-        if in_the_way is None:
-            path.mkdir(parents=True, exist_ok=True)
+        if in_the_way is None:  # gone again: report what mkdir said
+            raise OutputPathError(
+                f"{shown}: cannot create the folder ({error.strerror or error}); choose another "
+                "path."
+            ) from error
     except OSError as error:  # permissions, a read-only file system, a symlink loop
         raise OutputPathError(
             f"{shown}: cannot create the folder ({error.strerror or error}); choose a path "
             "you can write to."
         ) from error
-    if in_the_way is None:
-        return path
     if in_the_way.is_symlink() and not in_the_way.exists():
         problem = f"{in_the_way} is a broken symbolic link (to {os.readlink(in_the_way)})"
     else:

@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import mimetypes
 import pathlib
+import time
 
 import pytest
 from support import local_http_server
@@ -290,3 +291,68 @@ def test_a_file_where_a_folder_goes_fails_that_video_only(tmp_path):
     assert result.status == "failed"
     assert f"{download.INCOMPLETE_DIR} is a file" in result.reason
     assert (videos / download.INCOMPLETE_DIR).read_text() == "in the way"
+
+
+class _HostileHandler(http.server.BaseHTTPRequestHandler):
+    """A server that lies: HTML for a video, a redirect to file://, a body that never comes."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+    def do_GET(self):  # noqa: N802
+        if self.path == "/page.mp4":  # an error page served as the video
+            body = b"<html><body>This video is not available.</body></html>" * 20
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/redirect.mp4":  # to a local file: must never be read
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/hostname")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/stall.mp4":  # headers, then silence past the socket timeout
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(3)
+        else:
+            self.send_error(404)
+
+
+def test_hostile_servers_and_names_fail_one_row_each(tmp_path, monkeypatch):
+    """Held when issue 14 was filed; kept as guards: nothing finished, nothing run, nothing read."""
+    monkeypatch.chdir(tmp_path)  # a shell command in a link or category would write here
+    with local_http_server(_HostileHandler, monkeypatch) as base_url:
+        rows = [
+            (f"{base_url}/page.mp4", "html page", "", "food"),
+            (f"{base_url}/redirect.mp4", "to file://", "", "food"),
+            (f"{base_url}/stall.mp4", "stalls", "", "travel"),
+            ("$(touch pwned)", "shell in the link", "", "food"),
+            (f"{base_url}/x.mp4", "shell in the category", "", "food; touch pwned"),
+        ]
+        csv_path = _write_csv(tmp_path / "list.csv", rows)
+        out = tmp_path / "videos"
+        started = time.monotonic()
+        status = main(
+            ["--csv", str(csv_path), "--out", str(out), "--retries", "0"]
+            + ["--socket-timeout", "1", "--no-progress"]
+        )
+        assert time.monotonic() - started < 60
+    assert status == 1  # every download failed (each row says why)
+    with open(out / "manifest.csv", encoding="utf-8", newline="") as handle:
+        manifest = list(csv.DictReader(handle))
+    statuses = [row["status"] for row in manifest]
+    assert statuses.count("failed") == 3 and statuses.count("invalid_id") == 2, statuses
+    reasons = " | ".join(row["reason"] for row in manifest if row["status"] == "failed")
+    assert "Unsupported URL" in reasons  # the HTML page is no video
+    assert "file:///etc/hostname" in reasons  # the redirect to a local file is not followed
+    assert "timed out" in reasons  # the stalled body, after --socket-timeout
+    assert not (tmp_path / "pwned").exists()
+    finished = [p for p in out.rglob("*") if p.is_file() and ".incomplete" not in p.parts]
+    assert [p.name for p in finished] == ["manifest.csv"]  # no failed row became a video
