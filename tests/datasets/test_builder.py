@@ -8,8 +8,10 @@ module-scoped and shared by the tests that only read them.
 import csv
 import hashlib
 import json
+import os
 import pathlib
 import re
+import subprocess
 import sys
 
 import numpy as np
@@ -474,3 +476,36 @@ def test_bad_truncated_policy_names_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv(builder_module.TRUNCATED_ENV, "drop")
     with pytest.raises(ValueError, match=re.escape("$VIDCLS_TRUNCATED='drop': must be one of")):
         video_folder_dataset_builder.Builder(data_dir=tmp_path, config=CONFIG, embedder=EMBEDDER)
+
+
+@pytest.mark.slow
+def test_two_builds_sharing_one_cache_at_once_agree(manual_dir, tmp_path):
+    """Held when issue 14 was filed; a guard: two processes build the same videos at the same
+    time into one embedding cache (atomic entries), and both datasets are the same."""
+    script = (
+        "import sys, tensorflow_datasets as tfds\n"
+        "import vidcls_keras.datasets\n"
+        "builder = tfds.builder('video_folder/frames16', data_dir=sys.argv[1], embedder='tiny:0')\n"
+        "builder.download_and_prepare(download_config=tfds.download.DownloadConfig("
+        "manual_dir=sys.argv[2]))\n"
+    )
+    environment = {**os.environ, files.CACHE_DIR_ENV: str(tmp_path / "cache")}
+    builds = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / name), str(manual_dir)],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("first", "second")
+    ]
+    for build_process in builds:
+        _, stderr = build_process.communicate(timeout=600)
+        assert build_process.returncode == 0, stderr[-2000:]
+    first, second = (
+        read_examples(tfds.builder("video_folder/frames16", data_dir=tmp_path / name))
+        for name in ("first", "second")
+    )
+    assert_same_examples(first, second)
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
