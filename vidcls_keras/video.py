@@ -6,6 +6,11 @@
 actually decode, not the count the container claims. A video with fewer frames than asked gives
 all of them (`k < num_frames` rows); the caller pads and masks.
 
+(About 640 lines, on purpose: this is the whole "frames" step, and its parts share one OpenCV
+capture discipline: the probe, the choice between seeking and decoding in order, both readers and
+the truncation check each need the others' facts; split, a reader would jump between files to
+follow one decode.)
+
 What real files do, and what this module does about it:
 
 - The container's frame count (`CAP_PROP_FRAME_COUNT`) is an estimate: a few frames too high in
