@@ -123,3 +123,15 @@ def build_video_folder(shared_videos, root, classes, monkeypatch, config="frames
         download_config=tfds.download.DownloadConfig(manual_dir=str(root / "videos"))
     )
     return builder
+
+
+def write_youtube_csv(path, rows):
+    """A `link,title,description,category` CSV like the real dataset's, from `rows`; returns
+    `path`."""
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("link", "title", "description", "category"))
+        writer.writerows(rows)
+    return path

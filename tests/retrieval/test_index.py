@@ -8,7 +8,6 @@ from retrieval_datasets import (
     DATASET,
     LABEL_TEXTS,
     build,
-    build_random,
     random_examples,
 )
 
@@ -16,17 +15,6 @@ from vidcls_keras import files
 from vidcls_keras.clip.text import TextEmbedder
 from vidcls_keras.retrieval import index as video_index
 from vidcls_keras.retrieval import search, zeroshot
-
-
-@pytest.fixture(scope="module")
-def random_dataset(tmp_path_factory):
-    return build_random(tmp_path_factory.mktemp("random_tfds"))
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path, monkeypatch):
-    """Each test gets its own index cache folder (and never writes to ~/.cache)."""
-    monkeypatch.setenv(files.CACHE_DIR_ENV, str(tmp_path / "cache"))
 
 
 def test_mean_frame_embedding_normalizes_each_frame_first():

@@ -14,7 +14,7 @@ import pathlib
 import time
 
 import pytest
-from support import local_http_server
+from support import local_http_server, write_youtube_csv
 from test_video_list import SYNTHETIC_ROWS
 
 from vidcls_keras.download import main
@@ -93,14 +93,6 @@ def clip_server(shared_videos, monkeypatch):
         yield url, requests
 
 
-def _write_csv(path: pathlib.Path, rows: list[tuple[str, str, str, str]]) -> pathlib.Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("link", "title", "description", "category"))
-        writer.writerows(rows)
-    return path
-
-
 def test_main_reports_an_unreadable_csv(tmp_path, capsys):
     assert main(["--csv", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "v")]) == 2
     assert "absent.csv" in capsys.readouterr().err
@@ -162,7 +154,7 @@ def test_invalid_ids_are_rejected_before_any_network_call(tmp_path, monkeypatch)
             raise yt_dlp.utils.DownloadError("ERROR: offline test, no network")
 
     monkeypatch.setattr(yt_dlp, "YoutubeDL", OfflineYoutubeDL)
-    csv_path = _write_csv(tmp_path / "list.csv", SYNTHETIC_ROWS)
+    csv_path = write_youtube_csv(tmp_path / "list.csv", SYNTHETIC_ROWS)
     out = tmp_path / "videos"
 
     assert main(["--csv", str(csv_path), "--out", str(out), "--no-progress", "--retries", "0"]) == 1
@@ -206,7 +198,7 @@ def test_download_from_local_server_is_complete_and_resumable(tmp_path, clip_ser
         ("#NAME?", "spreadsheet artefact", "", "food"),
         ("JLZlCZ0", "short id", "", "travel"),
     ]
-    csv_path = _write_csv(tmp_path / "list.csv", rows)
+    csv_path = write_youtube_csv(tmp_path / "list.csv", rows)
     out = tmp_path / "videos"
     argv = ["--csv", str(csv_path), "--out", str(out), "--workers", "2", "--retries", "0"]
     ids = {link: url_video_id(link) for link, *_ in rows if link.startswith("http")}
@@ -336,7 +328,7 @@ def test_hostile_servers_and_names_fail_one_row_each(tmp_path, monkeypatch):
             ("$(touch pwned)", "shell in the link", "", "food"),
             (f"{base_url}/x.mp4", "shell in the category", "", "food; touch pwned"),
         ]
-        csv_path = _write_csv(tmp_path / "list.csv", rows)
+        csv_path = write_youtube_csv(tmp_path / "list.csv", rows)
         out = tmp_path / "videos"
         started = time.monotonic()
         status = main(
@@ -386,7 +378,7 @@ def test_a_server_that_ignores_range_still_gives_the_whole_file(
         staging = tmp_path / "videos" / download.INCOMPLETE_DIR / category
         staging.mkdir(parents=True)
         (staging / f"{video_id}.mp4.part").write_bytes(b"\x00" * 5000)  # the killed run's bytes
-        csv_path = _write_csv(tmp_path / "list.csv", [(link, name, "", category)])
+        csv_path = write_youtube_csv(tmp_path / "list.csv", [(link, name, "", category)])
         status = main(["--csv", str(csv_path), "--out", str(tmp_path / "videos"), "--no-progress"])
     assert status == 0
     finished = tmp_path / "videos" / category / f"{video_id}.mp4"

@@ -3,23 +3,12 @@
 Checked on the real dataset CSV (against ../shared/data/README.md) and on a small synthetic CSV.
 """
 
-import csv
-import pathlib
-
 import pytest
+from support import write_youtube_csv
 
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.youtube import video_list
 from vidcls_keras.youtube.video_list import CsvFormatError, read_video_list, url_video_id
-
-
-def _write_csv(path: pathlib.Path, rows: list[tuple[str, str, str, str]]) -> pathlib.Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("link", "title", "description", "category"))
-        writer.writerows(rows)
-    return path
-
 
 # ----------------------------------------------------------------------------- CSV cleaning
 
@@ -77,7 +66,7 @@ SYNTHETIC_ROWS = [
 
 
 def test_synthetic_csv_cleaning(tmp_path):
-    csv_path = _write_csv(tmp_path / "list.csv", SYNTHETIC_ROWS)
+    csv_path = write_youtube_csv(tmp_path / "list.csv", SYNTHETIC_ROWS)
     entries, report = read_video_list(csv_path)
 
     direct = "https://example.invalid/clips/My Clip.mp4"

@@ -10,8 +10,7 @@ lists 2 videos per category that are on disk, 1 that is not (reported as missing
 import csv
 import pathlib
 
-import cv2
-import numpy as np
+from vidcls_keras.datasets.video_folder.make_dummy_data import write_clip  # the same clips
 
 DUMMY_DATA = pathlib.Path(__file__).resolve().parent / "dummy_data"
 COLOURS = {  # BGR background per category
@@ -23,18 +22,6 @@ COLOURS = {  # BGR background per category
 MISSING_ID = "trav0000009"
 
 
-def write_clip(path: pathlib.Path, colour: tuple[int, int, int], num_frames: int) -> None:
-    """A `num_frames`-frame 64x48 clip: flat `colour` with a white square moving right."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
-    for index in range(num_frames):
-        frame = np.empty((48, 64, 3), np.uint8)
-        frame[:] = colour
-        cv2.rectangle(frame, (index * 4, 12), (index * 4 + 12, 24), (255, 255, 255), -1)
-        writer.write(frame)
-    writer.release()
-
-
 def main() -> None:
     rows = [("link", "title", "description", "category")]
     for category, colour in COLOURS.items():
@@ -42,7 +29,9 @@ def main() -> None:
             video_id = f"{category[:4]}{number:07d}"  # 11 characters, like a YouTube id
             title = f"{category} clip {number}"
             rows.append((video_id, title, f"Dummy\nmulti-line description {number}", category))
-            write_clip(DUMMY_DATA / "videos" / category / f"{video_id}.mp4", colour, 6 + 3 * number)
+            path = DUMMY_DATA / "videos" / category / f"{video_id}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_clip(path, colour, 6 + 3 * number)
     rows.append((MISSING_ID, "never downloaded", "listed, not on disk", "travel"))
     rows.append(("#NAME?", "spreadsheet artefact", "", "food"))
     rows.append(rows[1])  # exact duplicate
