@@ -182,19 +182,31 @@ def _load(config: TrainConfig, split: str) -> tuple[tf.data.Dataset, Any]:
         ) from error
 
 
-def _model_arguments(model_name: str, facts: _DatasetFacts, max_frames: int) -> tuple[dict, str]:
+def _model_arguments(
+    config: TrainConfig, facts: _DatasetFacts, max_frames: int
+) -> tuple[dict, str]:
     """Keyword arguments for the model's builder, and its input kind ("frames" or "pixels").
 
     Builders are matched by signature: one that takes an `image_encoder` reads pixels and gets
     the dataset's CLIP image encoder; the others read frame embeddings and get `max_frames` and
-    `embed_dim` if they take them. New models need no change here.
+    `embed_dim` if they take them. Any builder also gets the dataset's `label_names` and
+    `embedder_spec`, and the value of any `TrainConfig` field of the same name (a model's own
+    flag, e.g. `--prompt-template`), when its signature names them and the value is set. New
+    models need no change here.
     """
-    parameters = inspect.signature(MODELS[model_name]).parameters
+    parameters = inspect.signature(MODELS[config.model]).parameters
     arguments: dict[str, Any] = {"num_classes": facts.num_classes}
+    for name, value in (("label_names", facts.label_names), ("embedder_spec", facts.embedder_spec)):
+        if name in parameters and value is not None:
+            arguments[name] = value
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name in parameters and field.name not in arguments and value is not None:
+            arguments[field.name] = value
     if "image_encoder" in parameters:
         if facts.embedder_spec is None:
             raise TrainError(
-                f"--model {model_name} needs the CLIP image encoder that made the dataset, but "
+                f"--model {config.model} needs the CLIP image encoder that made the dataset, but "
                 f"dataset {facts.name!r} records no embedder spec in its metadata; rebuild it "
                 "with the project's builders."
             )
@@ -315,7 +327,7 @@ def _read_data(
     train_examples, info = _load(config, splits["train"])
     facts = _dataset_facts(info)
     max_frames = config.max_frames or facts.frames_per_video or _longest_video(train_examples)
-    model_arguments, input_kind = _model_arguments(config.model, facts, max_frames)
+    model_arguments, input_kind = _model_arguments(config, facts, max_frames)
 
     # When every epoch is done (a run interrupted after its last backup), fit() runs no epoch
     # but still reads one batch to build the metrics: the last epoch's.
