@@ -38,6 +38,7 @@ INDEX_SUBDIR = "video_index"  # the `files.cache_dir` kind
 # Bump when what the index holds, or how it is computed, changes: old files are then recomputed.
 INDEX_FORMAT = 1
 EPSILON = 1e-12
+MEAN_POOLED = "mean-pooled frames"  # `VideoIndex.source` of the index itself
 
 
 class SearchError(VidclsError):
@@ -57,6 +58,8 @@ class VideoIndex:
         embedder_spec: the image embedder recorded in the dataset's metadata ("" if none).
         dataset_path: the dataset's version folder.
         split: the split expression the index was built from.
+        source: what the embeddings are: `MEAN_POOLED` here; an aligned run's video embeddings
+            (`retrieval.video_embeddings.run_video_index`) name the run.
     """
 
     embeddings: np.ndarray
@@ -67,6 +70,7 @@ class VideoIndex:
     embedder_spec: str
     dataset_path: str
     split: str
+    source: str = MEAN_POOLED
 
     def __len__(self) -> int:
         return len(self.video_ids)
