@@ -8,6 +8,11 @@ Each builder returns a functional `keras.Model` that outputs logits:
 - `lstm`: masked (bidirectional) LSTM over the frames, final state + `Dense`.
 - `max`: masked max of the frame embeddings + `Dense`.
 - `vote`: the mean model in training; a majority vote of its per-frame predictions at inference.
+- `aligned_lstm`, `aligned_transformer`: the `lstm` / `transformer` trunk -> one unit video
+  embedding in CLIP's joint space (layer `video_embedding`); logits = exp(t) * cosine with the
+  frozen CLIP text embeddings of the class prompts (layer `text_logits`). See `models.aligned`.
+- `logistic`, `moe`, `dbof`: the YouTube-8M starter's LogisticModel, MoeModel and DbofModel, for
+  multi-label data (their logits go through a sigmoid; see `training.trainer`).
 
 Importing this package registers the custom layers, which `keras.saving.load_model` needs:
 `import vidcls_keras.models` before loading a `.keras` file.
@@ -17,11 +22,17 @@ from collections.abc import Callable
 
 import keras
 
+from vidcls_keras.models.aligned import TextLogits, aligned_lstm, aligned_transformer
+from vidcls_keras.models.dbof import dbof_classifier
 from vidcls_keras.models.end_to_end import EndToEndClassifier, FrameEncoder
 from vidcls_keras.models.frame import SavableCLIPImageEncoder, frame_classifier
+from vidcls_keras.models.frame_sampler import FrameSampler
 from vidcls_keras.models.layers import MaskedMax, MaskedMean
+from vidcls_keras.models.logistic import logistic_classifier
 from vidcls_keras.models.lstm import lstm_classifier
 from vidcls_keras.models.mean import mean_classifier
+from vidcls_keras.models.mixture_of_experts import MixtureOfExperts
+from vidcls_keras.models.moe import moe_classifier
 from vidcls_keras.models.pooling import max_classifier
 from vidcls_keras.models.transformer import transformer_classifier
 from vidcls_keras.models.vote import MajorityVote, vote_classifier
@@ -33,6 +44,11 @@ MODELS: dict[str, Callable[..., keras.Model]] = {
     "lstm": lstm_classifier,
     "max": max_classifier,
     "vote": vote_classifier,
+    "aligned_lstm": aligned_lstm,
+    "aligned_transformer": aligned_transformer,
+    "logistic": logistic_classifier,
+    "moe": moe_classifier,
+    "dbof": dbof_classifier,
 }
 
 
@@ -47,15 +63,23 @@ __all__ = [
     "MODELS",
     "EndToEndClassifier",
     "FrameEncoder",
+    "FrameSampler",
     "MajorityVote",
     "MaskedMax",
     "MaskedMean",
+    "MixtureOfExperts",
     "SavableCLIPImageEncoder",
+    "TextLogits",
+    "aligned_lstm",
+    "aligned_transformer",
     "build_model",
+    "dbof_classifier",
     "frame_classifier",
+    "logistic_classifier",
     "lstm_classifier",
     "max_classifier",
     "mean_classifier",
+    "moe_classifier",
     "transformer_classifier",
     "vote_classifier",
 ]
