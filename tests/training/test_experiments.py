@@ -47,8 +47,10 @@ def test_cli_two_seeds_one_epoch_on_tiny_data(tmp_path):
         + ["--only", "mean", "mean_mixup"]
     )
     assert status == 0
-    for name in ("runs.csv", "results.csv", "results.md", "results.png"):
+    for name in ("runs.csv", "results.csv", "results.md", "results.png", "retrieval.csv"):
         assert (output_dir / name).is_file()
+    # The retrieval table (no aligned run here: the mean-pooled frames' rows only).
+    assert "## Retrieval" in (output_dir / "results.md").read_text()
     for name in ("mean", "mean_mixup"):
         for seed in (0, 1):
             assert (output_dir / name / f"seed_{seed}" / "metrics.json").is_file()

@@ -17,6 +17,10 @@ Every (configuration, seed) pair is one `vidcls_keras.train` run in `<output-dir
 - `results.csv` / `results.md`: per configuration, mean ± sample standard deviation (ddof=1)
   over the seeds of test f1-micro and f1-macro, beside the original's f1-micro.
 - `results.png`: the same as a bar chart with error bars (one standard deviation).
+- `retrieval.csv` / `retrieval.md` (and a "Retrieval" section of `results.md`): CLIP4Clip's
+  R@1/5/10, median and mean rank on the test split, text->video and video->text, for class-prompt
+  and title queries, with the mean-pooled frame embeddings beside each run whose head has a
+  `video_embedding` layer (the aligned heads): `retrieval.evaluation.experiments_retrieval`.
 
 The original reported one run per configuration, with no seed, on its 173 test videos, after
 choosing its settings on those same videos; its numbers are context, not a target to match to the
@@ -47,6 +51,7 @@ from vidcls_keras import data
 from vidcls_keras.clip.specs import parse_embedder_spec
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.files import ensure_dir
+from vidcls_keras.retrieval import evaluation as retrieval_evaluation
 from vidcls_keras.retrieval import zeroshot
 from vidcls_keras.training import resume, trainer
 from vidcls_keras.training.artifacts import CONFIG_FILENAME, METRICS_FILENAME
@@ -191,6 +196,7 @@ def run_experiments(
     experiments: Sequence[Experiment] = EXPERIMENTS,
     only: Sequence[str] | None = None,
     generated_videos: bool = False,
+    retrieval: bool = True,
 ) -> list[RunResult]:
     """Runs every selected configuration with every seed, then writes the summary files.
 
@@ -203,6 +209,8 @@ def run_experiments(
         only: names of the rows to run; None runs all.
         generated_videos: the dataset's videos were generated (the demo's clips): the summary
             leaves the original's numbers out (as it does for a random-weight `tiny:` embedder).
+        retrieval: after the runs, write the retrieval table (`retrieval.csv`, a section of
+            `results.md`): mean-pooled frames beside each aligned run.
 
     Returns:
         One `RunResult` per run, in run order.
@@ -243,6 +251,14 @@ def run_experiments(
             )
             # Rewritten after every run, so an interrupted sweep keeps what it finished.
             write_summary(results, selected, base, output_dir, not_comparable=not_comparable)
+    if retrieval and results:
+        retrieval_evaluation.experiments_retrieval(
+            base.dataset,
+            base.data_dir,
+            [result.output_dir for result in results],
+            output_dir,
+            results_md=output_dir / RESULTS_MD_FILENAME,
+        )
     return results
 
 
