@@ -94,3 +94,55 @@ def test_errors(random_dataset, capsys):
         search.search("food", "vidcls_no_such_dataset", data_dir=random_dataset)
     assert search_command.main(["food", "--dataset", "vidcls_no_such_dataset"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_more_like_this_by_id_leaves_the_video_out(tmp_path, capsys):
+    examples = random_examples(3)
+    twin = examples[7]["embeddings"] + 1e-3  # a near-copy of video 7, labelled like it
+    examples.append(example("twin", examples[7]["label"], twin, title="the twin"))
+    data_dir = build(tmp_path / "tfds", {"test": examples})
+    results = search.more_like_this("twin", DATASET, data_dir=data_dir, top_k=20)
+    assert len(results) == len(examples) - 1 and "twin" not in [r["video_id"] for r in results]
+    assert results[0]["video_id"] == examples[7]["video_id"]
+    assert results[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    scores = [row["score"] for row in results]
+    assert scores == sorted(scores, reverse=True)
+    capsys.readouterr()
+    output = tmp_path / "like"
+    arguments = ["--like", "twin", "--dataset", DATASET, "--data-dir", data_dir, "--top-k", "2"]
+    assert search_command.main([*arguments, "--output-dir", str(output)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and examples[7]["video_id"] in lines[1]
+    written = json.loads((output / "results.json").read_text())
+    assert [row["video_id"] for row in written] == [row["video_id"] for row in results[:2]]
+
+
+def test_more_like_this_errors(random_dataset, capsys):
+    arguments = ["--dataset", DATASET, "--data-dir", random_dataset]
+    assert search_command.main(["--like", "no_such_video", *arguments]) == 2
+    assert "neither a video id of split 'test'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        search_command.main(["food", "--like", "video0_0", *arguments])
+    with pytest.raises(search.SearchError, match="top_k"):
+        search.more_like_this("video0_0", DATASET, data_dir=random_dataset, top_k=0)
+
+
+@pytest.mark.slow
+def test_more_like_this_a_file_embeds_it_as_the_dataset_did(shared_videos, tmp_path, monkeypatch):
+    """A clip of a real video_folder dataset (tiny:0, 16 frames), given as a file: embedded by the
+    dataset's embedder with its 16 frames, it matches its own stored video exactly."""
+    from support import build_video_folder
+
+    classes = {
+        "a": ["mmaction2__demo.mp4", "moviepy__fire2.mp4"],
+        "b": ["imageio__test.webm", "mdn__flower.webm"],
+    }
+    build_video_folder(shared_videos, tmp_path, classes, monkeypatch)
+    dataset, data_dir = "video_folder/frames16", str(tmp_path / "tfds")
+    index = search.load_video_index(dataset, "train+validation+test", data_dir)
+    assert search.dataset_num_frames(index) == 16
+    clip = tmp_path / "videos" / "b" / "mdn__flower.webm"
+    results = search.more_like_this(clip, dataset, split="train+validation+test", data_dir=data_dir)
+    assert results[0]["video_id"] == "b/mdn__flower.webm" and results[0]["label"] == "b"
+    assert results[0]["score"] == pytest.approx(1.0, abs=1e-6)
+    assert len(results) == 4  # a file is not one of the index's ids: nothing is left out

@@ -12,10 +12,19 @@ matches the dataset's image embedder, and the score is the cosine similarity.
 `evaluate_class_name_queries` uses each class name as a query ("art_music" -> "art music") and
 reports, averaged over the classes, recall@k (the share of the class's videos in the top k) and
 average precision (scikit-learn `average_precision_score`, whose mean over the classes is the mAP).
+
+`more_like_this` is video -> video: the query is a video of the index (by id; it is left out of
+its own results) or a video file, embedded by the dataset's own frame embedder through
+`embedding.pipeline` with the dataset's frames per video (so a file of the dataset gets exactly
+its stored embedding), and the videos are ranked by cosine similarity of the mean frame
+embeddings.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +36,7 @@ from vidcls_keras.retrieval.index import (
     class_name_query,
     l2_normalize,
     load_video_index,
+    mean_frame_embedding,
     resolve_text_embedder,
 )
 
@@ -38,6 +48,7 @@ __all__ = [
     "class_name_query",
     "evaluate_class_name_queries",
     "load_video_index",
+    "more_like_this",
     "rank_videos",
     "search",
     "top_k_order",
@@ -192,3 +203,106 @@ def evaluate_class_name_queries(
         "per_class": per_class,
         "skipped_classes": skipped,
     }
+
+
+def dataset_num_frames(index: VideoIndex) -> int:
+    """Frames per video the index's dataset sampled (its `metadata.json`'s `num_frames`).
+
+    Falls back to `embedding.pipeline.DEFAULT_NUM_FRAMES` for a dataset that does not record it.
+    """
+    from vidcls_keras.embedding.pipeline import DEFAULT_NUM_FRAMES
+
+    try:
+        metadata = json.loads((pathlib.Path(index.dataset_path) / "metadata.json").read_text())
+        return int(metadata["num_frames"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_NUM_FRAMES
+
+
+def like_query(
+    like: str | os.PathLike, index: VideoIndex, *, frame_embedder: Any = None
+) -> tuple[np.ndarray, str | None]:
+    """The video embedding a "more like this" query stands for.
+
+    Args:
+        like: a video id of the index, or a video file (tried in that order).
+        index: the videos searched.
+        frame_embedder: the `clip.FrameEmbedder` for a file; None loads the dataset's own
+            (`embedding.embedders.load_embedder(index.embedder_spec)`).
+
+    Returns:
+        `(embedding, video_id)`: float32 `(D,)` of unit norm, and the id when `like` is one of
+        the index's videos (to leave out of its own results), else None.
+
+    Raises:
+        SearchError: neither an id of the split nor a file; a file with no embedder recorded.
+        vidcls_keras.video.VideoDecodeError: the file cannot be decoded.
+    """
+    like = os.fspath(like)
+    matches = np.flatnonzero(index.video_ids == like)
+    if matches.size:
+        return index.embeddings[matches[0]], like
+    path = pathlib.Path(like)
+    if not path.is_file():
+        raise SearchError(
+            f"--like {like!r} is neither a video id of split {index.split!r} (its ids look like "
+            f"{[str(video_id) for video_id in index.video_ids[:3]]}) nor a video file; pass one "
+            "of those ids, another --split, or a file path."
+        )
+    if frame_embedder is None:
+        if not index.embedder_spec:
+            raise SearchError(
+                f"the dataset at {index.dataset_path} records no embedder, so {like} cannot be "
+                "embedded like its videos; query by video id instead."
+            )
+        from vidcls_keras.embedding.embedders import load_embedder
+
+        frame_embedder = load_embedder(index.embedder_spec)
+    from vidcls_keras.embedding import pipeline
+
+    frames = pipeline.embed_video(frame_embedder, path, dataset_num_frames(index))
+    return mean_frame_embedding(frames), None
+
+
+def more_like_this(
+    like: str | os.PathLike,
+    dataset: str,
+    *,
+    split: str = "test",
+    data_dir: str | None = None,
+    top_k: int = DEFAULT_TOP_K,
+    index: VideoIndex | None = None,
+    frame_embedder: Any = None,
+) -> list[dict[str, Any]]:
+    """Video -> video: the split's videos most similar to a video of it or to a video file.
+
+    Args:
+        like: a video id of the split (left out of the results), or a video file.
+        dataset, split, data_dir, top_k, index: as for `search`.
+        frame_embedder: as for `like_query`.
+
+    Returns:
+        Up to `top_k` dicts `{rank, video_id, title, label, score}`, best first (`score`: the
+        cosine similarity of the mean frame embeddings).
+
+    Raises:
+        SearchError: `top_k < 1`, or a `like` that is neither an id nor a file.
+    """
+    if top_k < 1:
+        raise SearchError(f"top_k={top_k}: ask for at least one result.")
+    index = index if index is not None else load_video_index(dataset, split, data_dir)
+    query, video_id = like_query(like, index, frame_embedder=frame_embedder)
+    scores = rank_videos(query, index.embeddings)
+    order = top_k_order(scores, len(scores))
+    if video_id is not None:
+        order = order[index.video_ids[order] != video_id]
+    return [
+        {
+            "rank": rank + 1,
+            "video_id": str(index.video_ids[position]),
+            "title": str(index.titles[position]),
+            "label": index.label_names[int(index.labels[position])],
+            "score": float(scores[position]),
+        }
+        for rank, position in enumerate(order[:top_k])
+    ]
