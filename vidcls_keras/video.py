@@ -81,15 +81,31 @@ VIDEO_EXTENSIONS = (
 """Lower-case file suffixes treated as videos when a folder is scanned."""
 
 Strategy = Literal["auto", "sequential", "seek"]
+FrameSampling = Literal["exact", "keyframes"]
+FRAME_SAMPLINGS: tuple[str, ...] = ("exact", "keyframes")
+"""`frame_sampling` values: "exact" (default) or "keyframes" (approximate, opt-in)."""
 
 # OpenCV's FFmpeg seek goes to the keyframe before `index - _SEEK_BACKOFF`, then decodes forward.
 _SEEK_BACKOFF = 16
-# Fixed cost of one seek (demuxer seek + decoder flush), in decoded-frame equivalents. Measured
-# at about 0.6 frames on a 360p H.264 clip; rounded up.
-_SEEK_OVERHEAD_FRAMES = 2
-# Seek only when its estimated cost is below this share of a full decode: the cost model
-# ignores decoder delay (B-frames) and per-seek demuxer work, so demand a clear win.
-_SEEK_MAX_COST_RATIO = 0.75
+# The cost model, in seconds of one core (`estimate_costs`). One frame costs about
+# `_DECODE_S_PER_FRAME + _DECODE_S_PER_PIXEL * width * height + _DECODE_S_PER_BYTE * bytes per
+# packet`: fitted on the CPU time of full decodes of H.264 clips (libx264 veryfast; 64x48, 360p
+# and 720p; smooth gradients, light and heavy noise): 25 us per frame (packet read, decoder
+# call) + 1.1 ns per pixel (prediction, deblocking, output) + 70 ns per byte (entropy
+# decoding), within 30% on all of them.
+_DECODE_S_PER_FRAME = 25e-6
+_DECODE_S_PER_PIXEL = 1.1e-9
+_DECODE_S_PER_BYTE = 70e-9
+# One seek: the demuxer's seek and the decoder's flush (fixed) ...
+_SEEK_FIXED_S = 0.5e-3
+# ... plus the frames decoded past the target before it comes out: reordering (B-frames) and,
+# with frame threads, one frame per extra decoder thread (OpenCV gives FFmpeg one per core, at
+# most 16).
+_SEEK_DELAY_FRAMES = 2
+# Seek when its estimate is under this share of a full decode's. The benchmark's check is "auto
+# within 15% of the faster strategy", so the threshold sits between 1/1.15 (a correct estimate
+# never loses more than 15%) and 1 (a 13% error either way still keeps auto within 15%).
+_SEEK_MAX_COST_RATIO = 0.9
 
 
 # A video is "truncated" when fewer than this share of the frames its container lists decode...
@@ -100,6 +116,10 @@ _TRUNCATED_MIN_MISSING = 3
 
 class VideoDecodeError(VidclsError):
     """A file that does not exist, is not a video, or from which no frame could be decoded."""
+
+
+class FrameSamplingError(VidclsError):
+    """A `frame_sampling` that is neither "exact" nor "keyframes"."""
 
 
 class TruncatedVideoError(VideoDecodeError):
@@ -183,6 +203,10 @@ class VideoProbe:
         keyframes: int64 `(num_keyframes,)`, presentation indices of keyframes, increasing.
         seekable: True when seeking by frame index is exact for this stream.
         reason: why `seekable` is False ("" when it is True).
+        width: frame width in pixels as stored (0 when unknown).
+        height: frame height in pixels as stored (0 when unknown).
+        file_bytes: the file's size in bytes; `file_bytes / packets` is the decode-cost proxy
+            for the bits each frame carries (textured content carries more and decodes slower).
     """
 
     path: str
@@ -192,6 +216,9 @@ class VideoProbe:
     keyframes: np.ndarray
     seekable: bool
     reason: str
+    width: int = 0
+    height: int = 0
+    file_bytes: int = 0
 
 
 def container_frame_count(reported: float, file_size: int) -> int | None:
@@ -346,6 +373,8 @@ def probe_video(path: str | os.PathLike) -> VideoProbe:
             )
         reported = float(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         fps = float(capture.get(cv2.CAP_PROP_FPS))
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         times_ms, is_key = [], []
         while capture.grab():
             times_ms.append(capture.get(cv2.CAP_PROP_POS_MSEC))
@@ -387,23 +416,50 @@ def probe_video(path: str | os.PathLike) -> VideoProbe:
         keyframes=keyframes,
         seekable=not reason,
         reason=reason,
+        width=width,
+        height=height,
+        file_bytes=os.path.getsize(path),
     )
 
 
-def _seek_plan(probe: VideoProbe, targets: np.ndarray) -> tuple[list[tuple[int, bool]], int]:
+def frame_decode_seconds(probe: VideoProbe) -> float:
+    """Estimated seconds of one core to decode one frame of this video (the cost model's unit).
+
+    `25 us + 1.1 ns x width x height + 70 ns x bytes per packet` (`file_bytes / packets`): resolution
+    sets the per-pixel work, the bits per frame the entropy decoding, which is what makes
+    textured content 3-10x slower to decode than smooth content of the same size.
+    """
+    pixels = probe.width * probe.height if probe.width > 0 and probe.height > 0 else 640 * 360
+    bytes_per_frame = probe.file_bytes / probe.packets if probe.packets > 0 else 0.0
+    return _DECODE_S_PER_FRAME + _DECODE_S_PER_PIXEL * pixels + _DECODE_S_PER_BYTE * bytes_per_frame
+
+
+def seek_overhead_frames(probe: VideoProbe) -> float:
+    """Estimated cost of one seek, in frames of this video (see `frame_decode_seconds`).
+
+    The decoder's delay (reordering, and one frame per extra frame thread: OpenCV gives FFmpeg
+    one per core, at most 16), plus the demuxer's seek and the flush, a fixed time that weighs
+    more on small, smooth frames than on large, textured ones.
+    """
+    threads = min(max(cv2.getNumberOfCPUs(), 1), 16)
+    return _SEEK_DELAY_FRAMES + (threads - 1) + _SEEK_FIXED_S / frame_decode_seconds(probe)
+
+
+def _seek_plan(probe: VideoProbe, targets: np.ndarray) -> tuple[list[tuple[int, bool]], float]:
     """For each target (then the last frame, to confirm the count): seek or decode forward.
 
     Returns:
-        `([(index, seek?), ...], estimated decoded frames)`.
+        `([(index, seek?), ...], estimated cost in decoded-frame equivalents)`.
     """
-    plan, cost, position = [], 0, 0  # position: index the next grab() would decode
+    overhead = seek_overhead_frames(probe)
+    plan, cost, position = [], 0.0, 0  # position: index the next grab() would decode
     for index in [*targets.tolist(), probe.packets - 1]:
         if index < position:  # the last frame was already a target
             continue
         forward = index - position + 1
         start = max(index - _SEEK_BACKOFF, 0)
         keyframe = int(probe.keyframes[np.searchsorted(probe.keyframes, start, side="right") - 1])
-        by_seek = index - keyframe + 1 + _SEEK_OVERHEAD_FRAMES
+        by_seek = index - keyframe + 1 + overhead
         use_seek = by_seek < forward
         plan.append((index, use_seek))
         cost += by_seek if use_seek else forward
@@ -412,11 +468,12 @@ def _seek_plan(probe: VideoProbe, targets: np.ndarray) -> tuple[list[tuple[int, 
 
 
 def estimate_costs(probe: VideoProbe, num_frames: int) -> dict[str, int | None]:
-    """Estimated decoded frames to read `num_frames` frames each way (the cost model).
+    """Estimated decoded-frame equivalents to read `num_frames` frames each way (the cost model).
 
     "sequential" decodes all `probe.packets` frames. "seek" decodes, per chosen frame, from the
-    keyframe before `index - 16` (plus a small fixed cost per seek), or forward from the
-    previous frame when that is cheaper, then the last frame to confirm the count.
+    keyframe before `index - 16` plus the cost of the seek itself (`seek_overhead_frames`), or
+    forward from the previous frame when that is cheaper, then the last frame to confirm the
+    count. Multiply by `frame_decode_seconds(probe)` for seconds (`estimate_seconds`).
 
     Args:
         probe: from `probe_video`.
@@ -428,16 +485,27 @@ def estimate_costs(probe: VideoProbe, num_frames: int) -> dict[str, int | None]:
     num_frames = _check_num_frames(num_frames)
     seek = None
     if probe.seekable:
-        _, seek = _seek_plan(probe, frame_indices(probe.packets, num_frames))
+        _, cost = _seek_plan(probe, frame_indices(probe.packets, num_frames))
+        seek = round(cost)
     return {"sequential": probe.packets, "seek": seek}
 
 
-def choose_strategy(probe: VideoProbe, num_frames: int) -> Literal["sequential", "seek"]:
-    """Picks the cheaper exact way to read `num_frames` frames, counting decoded frames.
+def estimate_seconds(probe: VideoProbe, num_frames: int) -> dict[str, float | None]:
+    """`estimate_costs` in seconds of one core: `{"sequential": s, "seek": s or None}`."""
+    frame_s = frame_decode_seconds(probe)
+    return {
+        name: None if cost is None else cost * frame_s
+        for name, cost in estimate_costs(probe, num_frames).items()
+    }
 
-    "seek" is chosen only on a `seekable` stream and only when `estimate_costs` puts it under
-    3/4 of a full decode: the model ignores decoder delay (B-frames) and demuxer work, so it
-    must win clearly.
+
+def choose_strategy(probe: VideoProbe, num_frames: int) -> Literal["sequential", "seek"]:
+    """Picks the cheaper exact way to read `num_frames` frames (`estimate_costs`).
+
+    "seek" is chosen only on a `seekable` stream and only when its estimate is under 0.9 of a
+    full decode's: with the seek's own cost in the estimate (a fixed time, which counts for more
+    frames of a small smooth video than of a large textured one, and the decoder's delay), the
+    remaining error is mostly in the per-frame costs, which both strategies share.
 
     Args:
         probe: from `probe_video`.
@@ -450,6 +518,35 @@ def choose_strategy(probe: VideoProbe, num_frames: int) -> Literal["sequential",
     if costs["seek"] is not None and costs["seek"] < _SEEK_MAX_COST_RATIO * costs["sequential"]:
         return "seek"
     return "sequential"
+
+
+def nearest_keyframes(probe: VideoProbe, num_frames: int) -> np.ndarray:
+    """The keyframe nearest each of `frame_indices(probe.packets, num_frames)` (ties: earlier).
+
+    Args:
+        probe: from `probe_video`, with at least one keyframe.
+        num_frames: frames wanted, `>= 1`.
+
+    Returns:
+        int64 `(min(num_frames, packets),)`, one keyframe index per target, non-decreasing (two
+        targets may share a keyframe).
+    """
+    targets = frame_indices(probe.packets, num_frames)
+    keys = np.asarray(probe.keyframes, np.int64)
+    if keys.size == 0:
+        raise ValueError(f"{probe.path}: the probe found no keyframe")
+    after = np.clip(np.searchsorted(keys, targets, side="left"), 0, keys.size - 1)
+    before = np.clip(np.searchsorted(keys, targets, side="right") - 1, 0, keys.size - 1)
+    use_after = np.abs(keys[after] - targets) < np.abs(targets - keys[before])
+    return np.where(use_after, keys[after], keys[before])
+
+
+def keyframe_offset_seconds(probe: VideoProbe, num_frames: int) -> float:
+    """Mean distance in seconds between the exact positions and the keyframes taken instead."""
+    targets = frame_indices(probe.packets, num_frames)
+    if targets.size == 0 or probe.fps <= 0:
+        return 0.0
+    return float(np.mean(np.abs(nearest_keyframes(probe, num_frames) - targets)) / probe.fps)
 
 
 def _retrieve(capture: cv2.VideoCapture, path: str | os.PathLike, index: int) -> np.ndarray:
@@ -533,6 +630,61 @@ def _read_by_seeking(probe: VideoProbe, num_frames: int) -> dict[int, np.ndarray
     return kept
 
 
+def _import_av():
+    try:
+        import av
+    except ImportError as error:  # optional: only the keyframe mode needs it
+        raise VidclsError(
+            'frame_sampling="keyframes" decodes keyframes alone with PyAV, which is not '
+            "installed: pip install av (or use the default exact sampling)"
+        ) from error
+    return av
+
+
+_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _read_keyframes(probe: VideoProbe, indices: np.ndarray) -> dict[int, np.ndarray] | None:
+    """Decodes only the keyframes at `indices` (PyAV: seek to each, decode one frame).
+
+    OpenCV cannot do this: its seek backs off 16 frames, so seeking to a keyframe decodes the
+    whole group of pictures before it. Each frame's timestamp is checked against its index (the
+    probe's `round(t * fps)` rule); None when any disagrees, so the caller reads exactly instead.
+    Frames are rotated as OpenCV rotates them (the display matrix), RGB uint8.
+    """
+    av = _import_av()
+    kept: dict[int, np.ndarray] = {}
+    try:
+        with av.open(probe.path) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.skip_frame = "NONKEY"  # H.264/HEVC: never decode the rest
+            time_base = float(stream.time_base)
+            first = next(container.decode(stream))
+            if first.pts is None:
+                return None
+            for index in indices.tolist():
+                if index in kept:
+                    continue
+                pts = first.pts + round(index / probe.fps / time_base)
+                container.seek(pts, stream=stream, backward=True, any_frame=False)
+                frame = next(container.decode(stream))
+                if (
+                    frame.pts is None
+                    or round((frame.pts - first.pts) * time_base * probe.fps) != index
+                ):
+                    return None
+                rgb = frame.to_ndarray(format="rgb24")
+                # PyAV's angle is counter-clockwise, OpenCV's clockwise (the same display matrix).
+                angle = -int(getattr(frame, "rotation", 0) or 0) % 360
+                if angle in _ROTATE:
+                    rgb = cv2.rotate(rgb, _ROTATE[angle])
+                kept[index] = rgb
+    except (av.error.FFmpegError, StopIteration, IndexError, ValueError) as error:
+        logger.debug("%s: keyframe read failed (%s)", probe.path, error)
+        return None
+    return kept
+
+
 def count_frames(path: str | os.PathLike) -> int:
     """Number of frames that actually decode (a full decode, no colour conversion).
 
@@ -558,7 +710,10 @@ def count_frames(path: str | os.PathLike) -> int:
 
 
 def sample_frames(
-    path: str | os.PathLike, num_frames: int, strategy: Strategy = "auto"
+    path: str | os.PathLike,
+    num_frames: int,
+    strategy: Strategy = "auto",
+    frame_sampling: FrameSampling = "exact",
 ) -> np.ndarray:
     """`num_frames` evenly spaced, upright RGB frames covering the whole video.
 
@@ -575,20 +730,44 @@ def sample_frames(
         strategy: "auto" (default) picks the cheaper exact way per video (`choose_strategy`);
             "sequential" always decodes every frame; "seek" seeks whenever the stream allows
             exact seeking, whatever the cost. All three return the same frames.
+        frame_sampling: "exact" (default): the frames above. "keyframes" (approximate, opt-in,
+            for huge corpora): the keyframe nearest each of those positions
+            (`nearest_keyframes`), each distinct keyframe once, decoding keyframes only (needs
+            PyAV: pip install av); `strategy` is then unused. Streams where seeking by index is
+            not exact (`VideoProbe.seekable` False), or where a keyframe's timestamp disagrees
+            with the probe, are read exactly instead.
 
     Returns:
-        uint8 array `(k, H, W, 3)`, RGB, `k = min(num_frames, total)`.
+        uint8 array `(k, H, W, 3)`, RGB, `k = min(num_frames, total)` (keyframes: `k` = the
+        number of distinct nearest keyframes, at most that).
 
     Raises:
         ValueError: `num_frames` is not a positive integer, or an unknown `strategy`.
         VideoDecodeError: the file is missing, a directory, empty, not a video, or no frame
             of it decodes.
     """
-    return read_frames(path, num_frames, strategy).frames
+    return read_frames(path, num_frames, strategy, frame_sampling).frames
+
+
+def check_frame_sampling(value: str, source: str = "frame_sampling") -> FrameSampling:
+    """Validates a frame sampling mode: "exact" or "keyframes".
+
+    Raises:
+        FrameSamplingError: any other value, naming `source` (a flag, an environment variable).
+    """
+    if value not in FRAME_SAMPLINGS:
+        raise FrameSamplingError(
+            f"{source}={value!r}: must be one of {', '.join(FRAME_SAMPLINGS)} ('exact': the "
+            "evenly spaced frames; 'keyframes': the keyframe nearest each, approximate, faster)"
+        )
+    return value
 
 
 def read_frames(
-    path: str | os.PathLike, num_frames: int, strategy: Strategy = "auto"
+    path: str | os.PathLike,
+    num_frames: int,
+    strategy: Strategy = "auto",
+    frame_sampling: FrameSampling = "exact",
 ) -> SampledFrames:
     """`sample_frames`' frames, with the number of frames that decode and the number promised.
 
@@ -600,9 +779,11 @@ def read_frames(
         path: a video file.
         num_frames: frames wanted, `>= 1`.
         strategy: as in `sample_frames`.
+        frame_sampling: "exact" or "keyframes", as in `sample_frames`.
 
     Returns:
-        `SampledFrames(frames (k, H, W, 3) uint8, count FrameCount(path, decoded, expected))`.
+        `SampledFrames(frames (k, H, W, 3) uint8, count FrameCount(path, decoded, expected))`;
+        in keyframe mode `decoded` is the probe's packet count (nothing else is decoded).
 
     Raises:
         ValueError: `num_frames` is not a positive integer, or an unknown `strategy`.
@@ -612,11 +793,19 @@ def read_frames(
     num_frames = _check_num_frames(num_frames)
     if strategy not in ("auto", "sequential", "seek"):
         raise ValueError(f"strategy must be 'auto', 'sequential' or 'seek', got {strategy!r}")
+    check_frame_sampling(frame_sampling)
     probe = probe_video(path)
     if strategy == "auto":
         strategy = choose_strategy(probe, num_frames)
     kept = None
-    if strategy == "seek" and probe.seekable:
+    if frame_sampling == "keyframes" and probe.seekable:
+        kept = _read_keyframes(probe, nearest_keyframes(probe, num_frames))
+        if kept is None:
+            logger.debug("%s: keyframes disagreed with the probe; reading exactly", probe.path)
+        decoded = probe.packets
+    elif frame_sampling == "keyframes":
+        logger.debug("%s: %s; keyframe mode reads exactly", probe.path, probe.reason)
+    if kept is None and strategy == "seek" and probe.seekable:
         kept = _read_by_seeking(probe, num_frames)
         if kept is None:
             logger.debug("%s: seeking disagreed with the probe; decoding sequentially", probe.path)
