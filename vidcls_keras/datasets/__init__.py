@@ -12,4 +12,5 @@ shared machinery is in the modules beside them: `listing` (what is in a manual f
 
 import vidcls_keras  # noqa: F401  (KERAS_BACKEND=jax before anything imports keras)
 from vidcls_keras.datasets.video_folder import video_folder_dataset_builder  # noqa: F401
+from vidcls_keras.datasets.youtube8m import youtube8m_dataset_builder  # noqa: F401
 from vidcls_keras.datasets.youtube_videos import youtube_videos_dataset_builder  # noqa: F401
