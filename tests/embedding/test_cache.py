@@ -91,3 +91,16 @@ def test_an_entry_of_another_embedder_is_still_refused_not_moved(tmp_path):
     with pytest.raises(cache.EmbedderMismatchError, match="was written by embedder"):
         other.load(sha, 16)
     assert path.is_file() and list(path.parent.iterdir()) == [path]
+
+
+def test_keyframe_embeddings_are_keyed_apart_from_exact_ones(tmp_path):
+    """Exact and approximate (keyframe) embeddings of one file never share an entry."""
+    store, sha, exact_path = _entry(tmp_path)
+    assert exact_path.parent.parent.name == "frames16"  # exact entries keep their old place
+    keyframes_path = store.entry_path(sha, 16, "keyframes")
+    assert keyframes_path.parent.parent.name == "frames16-keyframes"
+    assert store.load(sha, 16, "keyframes") is None  # the exact entry is not served
+    embeddings = np.ones((2, store.embed_dim), np.float32)
+    store.save(sha, 16, embeddings, np.zeros((224, 224, 3), np.uint8), 0, "keyframes")
+    np.testing.assert_array_equal(store.load(sha, 16, "keyframes")["embeddings"], embeddings)
+    assert store.load(sha, 16)["embeddings"].shape == (3, store.embed_dim)  # exact, untouched

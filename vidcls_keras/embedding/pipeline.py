@@ -24,7 +24,12 @@ default) or fails with `TruncatedVideoError` ("fail"). See `check_truncated_poli
 "warn" is the default.
 
 `embed_videos` overlaps the CPU half (`load_video`: decode + preprocess, in threads; OpenCV, PIL
-and XLA release the GIL) of the next videos with the encoder half of the current one.
+and XLA release the GIL) of the next videos with the encoder half of the current one; the threads
+are sized to the machine (`default_workers`).
+
+`frame_sampling="keyframes"` (opt-in, approximate: `vidcls_keras.video.read_frames`) takes the
+keyframe nearest each evenly spaced position and decodes keyframes only; its embeddings are
+another dataset's, never mixed with exact ones (the embedding cache keys them apart).
 """
 
 from __future__ import annotations
@@ -44,8 +49,10 @@ from vidcls_keras.clip.preprocessing import CLIP_IMAGE_SIZE, center_crop_uint8, 
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.video import (
     FrameCount,
+    FrameSampling,
     TruncatedVideoError,
     VideoDecodeError,
+    check_frame_sampling,
     read_frames,
     truncation_message,
 )
@@ -55,6 +62,17 @@ if TYPE_CHECKING:
 
 DEFAULT_NUM_FRAMES = 100
 MAX_ENCODER_BATCH = 32  # the fastest of 8/16/32/64 frames per call on 2 CPU cores
+DEFAULT_FRAME_SAMPLING: FrameSampling = "exact"
+
+
+def default_workers() -> int:
+    """Videos decoded at once while the encoder runs, sized to the machine: half its cores, 1-8.
+
+    Each decode already spreads over FFmpeg's threads; several videos at once keep a fast
+    encoder (a GPU, many cores) fed. On 2 cores one video at a time: the encoder needs both.
+    """
+    return max(1, min(8, (os.cpu_count() or 1) // 2))
+
 
 TruncatedPolicy = Literal["warn", "fail"]
 TRUNCATED_POLICIES: tuple[str, ...] = ("warn", "fail")
@@ -154,6 +172,7 @@ def load_video(
     image_size: int = CLIP_IMAGE_SIZE,
     *,
     truncated: TruncatedPolicy = DEFAULT_TRUNCATED,
+    frame_sampling: FrameSampling = DEFAULT_FRAME_SAMPLING,
 ) -> LoadedVideo:
     """Decodes `num_frames` evenly spaced frames and preprocesses them for CLIP.
 
@@ -162,6 +181,7 @@ def load_video(
         num_frames: frames wanted; a shorter video gives all of its frames (k <= num_frames).
         image_size: side S of the square encoder input.
         truncated: "warn" or "fail" for a truncated video (see `check_truncated_policy`).
+        frame_sampling: "exact" (default) or "keyframes" (`vidcls_keras.video.read_frames`).
 
     Returns:
         `LoadedVideo(path, crops (k, S, S, 3) uint8, pixels (k, S, S, 3) float32, decoded,
@@ -172,7 +192,7 @@ def load_video(
         vidcls_keras.video.TruncatedVideoError: truncated, under `truncated="fail"`.
     """
     check_truncated_policy(truncated)
-    frames, count = read_frames(path, num_frames)
+    frames, count = read_frames(path, num_frames, frame_sampling=frame_sampling)
     apply_truncated_policy(count, truncated)
     crops = center_crop_uint8(frames, image_size)
     return LoadedVideo(os.fspath(path), crops, normalize(crops), count.decoded, count.expected)
@@ -205,6 +225,7 @@ def embed_video(
     num_frames: int,
     *,
     truncated: TruncatedPolicy = DEFAULT_TRUNCATED,
+    frame_sampling: FrameSampling = DEFAULT_FRAME_SAMPLING,
 ) -> np.ndarray:
     """The embeddings of one video file: float32 `(k, D)`, `k <= num_frames`.
 
@@ -212,7 +233,9 @@ def embed_video(
         vidcls_keras.video.VideoDecodeError: the file cannot be decoded (or is truncated,
             under `truncated="fail"`).
     """
-    loaded = load_video(path, num_frames, embedder.image_size, truncated=truncated)
+    loaded = load_video(
+        path, num_frames, embedder.image_size, truncated=truncated, frame_sampling=frame_sampling
+    )
     return embed_pixels(embedder, loaded.pixels, num_frames)
 
 
@@ -262,12 +285,18 @@ class PipelineStats:
     wall_s: float = 0.0
 
 
-def _timed_load(path: str, num_frames: int, image_size: int, truncated: TruncatedPolicy):
+def _timed_load(
+    path: str,
+    num_frames: int,
+    image_size: int,
+    truncated: TruncatedPolicy,
+    frame_sampling: FrameSampling = DEFAULT_FRAME_SAMPLING,
+):
     """`(path, LoadedVideo or the VideoDecodeError, seconds)`, for a loading thread."""
     start = time.perf_counter()
     try:
         loaded: LoadedVideo | VideoDecodeError = load_video(
-            path, num_frames, image_size, truncated=truncated
+            path, num_frames, image_size, truncated=truncated, frame_sampling=frame_sampling
         )
     except VideoDecodeError as error:
         loaded = error
@@ -279,10 +308,11 @@ def embed_videos(
     paths: Iterable[str | os.PathLike],
     num_frames: int = DEFAULT_NUM_FRAMES,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     prefetch: int = 2,
     stats: PipelineStats | None = None,
     truncated: TruncatedPolicy = DEFAULT_TRUNCATED,
+    frame_sampling: FrameSampling = DEFAULT_FRAME_SAMPLING,
 ) -> Iterator[EmbeddedVideo]:
     """`embed_video` over many files, loading the next videos while the encoder runs.
 
@@ -294,19 +324,24 @@ def embed_videos(
         embedder: the CLIP image tower.
         paths: video files.
         num_frames: evenly spaced frames per video.
-        workers: loading threads. One keeps up with the encoder on 2 cores; more help when
-            decoding dominates (long or high-resolution videos).
-        prefetch: videos loaded ahead of the encoder (bounds memory: about 75 MB per 100 frames).
+        workers: loading threads; None: `default_workers()` (half the cores, 1 to 8). One keeps
+            up with the encoder on 2 cores; more help when decoding dominates (long,
+            high-resolution or textured videos, a fast encoder).
+        prefetch: videos loaded ahead of the encoder, at least `workers` (bounds memory: about
+            75 MB per 100 frames).
         stats: filled with stage timings when given.
         truncated: "warn" or "fail" for a truncated video (see `check_truncated_policy`).
+        frame_sampling: "exact" (default) or "keyframes" (`vidcls_keras.video.read_frames`).
 
     Yields:
         `EmbeddedVideo(path, embeddings (k, D) float32, frames (k, S, S, 3) uint8, error,
         decoded, expected)`.
     """
+    workers = default_workers() if workers is None else workers
     if workers < 1 or prefetch < 1:
         raise ValueError(f"workers and prefetch must be >= 1, got {workers} and {prefetch}")
     check_truncated_policy(truncated)
+    check_frame_sampling(frame_sampling)
     stats = stats if stats is not None else PipelineStats()
     started = time.perf_counter()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidcls-load")
@@ -318,7 +353,12 @@ def embed_videos(
             for path in path_iterator:
                 loading.append(
                     pool.submit(
-                        _timed_load, os.fspath(path), num_frames, embedder.image_size, truncated
+                        _timed_load,
+                        os.fspath(path),
+                        num_frames,
+                        embedder.image_size,
+                        truncated,
+                        frame_sampling,
                     )
                 )
                 return
