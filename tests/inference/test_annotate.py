@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import copy  # noqa: E402
 import csv  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
@@ -360,6 +361,15 @@ def test_unwritable_output_fails_before_decoding(classifier, shared_videos, tmp_
     with pytest.raises((annotate.AnnotateError, OutputPathError), match=message):
         annotate.annotate_video(classifier, shared_videos / SMALL, out)
     assert leftovers(tmp_path) == before
+
+
+def test_a_features_model_is_refused_before_decoding(classifier, shared_videos, tmp_path):
+    """A head over precomputed features (YouTube-8M's rgb/audio) has no way from a frame."""
+    features_model = copy.copy(classifier)
+    features_model.embedder = None
+    with pytest.raises(annotate.AnnotateError, match="precomputed features"):
+        annotate.annotate_video(features_model, shared_videos / SMALL, tmp_path / "out" / "a.mp4")
+    assert leftovers(tmp_path) == []
 
 
 def test_failure_while_writing_removes_the_partial_file(

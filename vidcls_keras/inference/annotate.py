@@ -338,6 +338,18 @@ class Timeline:
         return buffer.getvalue()
 
 
+def _check_classifier(classifier: VideoClassifier) -> None:
+    """Refuses a model that does not read video frames (a YouTube-8M features head)."""
+    if getattr(classifier, "multilabel", False) or (
+        classifier.kind == "sequence" and classifier.embedder is None
+    ):
+        raise AnnotateError(
+            f"the model reads precomputed features (rgb/audio, as YouTube-8M's), not video "
+            f"frames: annotate needs a model trained on CLIP frame embeddings "
+            f"(embedder {classifier.embedder_spec!r} cannot embed a frame)."
+        )
+
+
 def _head_and_encoder(classifier: VideoClassifier) -> tuple[object, str, Callable | None]:
     """`(head, its kind, pixels (n, S, S, 3) -> embeddings (n, D) or None)`."""
     if classifier.kind == "end_to_end":
@@ -375,6 +387,7 @@ def classify_crops(classifier: VideoClassifier, crops: np.ndarray) -> np.ndarray
     Returns:
         float32 `(n, C)`, rows summing to 1.
     """
+    _check_classifier(classifier)
     pixels = clip.normalize(crops)
     head, kind, embed = _head_and_encoder(classifier)
     if kind == "sequence":
@@ -428,6 +441,7 @@ def classify_moments(
 
     every, window = _check_every_window(every, window)
     pipeline.check_truncated_policy(truncated)
+    _check_classifier(classifier)
     batch_size = moment_batch_size(classifier)
     size = classifier.image_size
     times, indices, rows = [], [], []
@@ -680,13 +694,15 @@ def annotate_video(
         `AnnotatedVideo`.
 
     Raises:
-        AnnotateError: bad `every`, `window`, codec or output name, or no writer for the codec.
+        AnnotateError: bad `every`, `window`, codec or output name, no writer for the codec, or
+            a model that does not read frames (a YouTube-8M features head).
         vidcls_keras.files.OutputPathError: the output folder cannot be made or written.
         vidcls_keras.video.VideoDecodeError: the input cannot be decoded (or is truncated, under
             `truncated="fail"`).
     """
     output = pathlib.Path(output)
     _check_every_window(every, window)
+    _check_classifier(classifier)
     _check_output(output, codec)
     timeline, count, fps = classify_moments(
         classifier, video_path, every, window, truncated=truncated, progress=progress
