@@ -13,6 +13,14 @@ no video file is named on stderr and skipped. The encoder comes from `--preset N
 (default clip-vit-base-patch32, downloaded by KerasCV), `--hf DIR` (a Hugging Face CLIP
 checkpoint) or `--tiny SEED` (a small random encoder).
 
+**A dataset split as one table** (for indexing the videos elsewhere): with `--dataset NAME`
+instead of videos, `python -m vidcls_keras.embed --dataset youtube_videos/frames100 --split all
+--out exports/` writes `exports/youtube_videos_frames100-all.npz` (and `.parquet` when pyarrow is
+importable): one row per video, `id`, `label`, `title` and `vector`, the video's mean-pooled frame
+embedding (`retrieval.index.mean_frame_embedding`); with `--video-embedding RUN` the vector is an
+aligned run's video embedding (its `video_embedding` layer) instead. The library is
+`vidcls_keras.retrieval.embedding_table`.
+
 A truncated video (fewer than 3/4 of the frames its container lists decode, e.g. an interrupted
 download) is embedded from the frames that decode, with a warning on stderr and in the summary
 (`--truncated warn`, the default), or fails like an unreadable one (`--truncated fail`). `--json`
@@ -81,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m vidcls_keras.embed",
         description="Embed evenly spaced frames of videos with CLIP; one .npy (k, D) per video.",
     )
-    parser.add_argument("videos", nargs="+", help="video files, or folders of videos")
+    parser.add_argument(
+        "videos", nargs="*", help="video files, or folders of videos (or --dataset, below)"
+    )
     parser.add_argument(
         "--frames",
         type=int,
@@ -110,7 +120,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one JSON object per video on stdout (output file, frames, decoded and "
         "expected frame counts, warning or error)",
     )
+    table = parser.add_argument_group(
+        "a dataset split as one table (id, label, title, vector) in --out, instead of videos"
+    )
+    table.add_argument("--dataset", help="a built TFDS dataset, name or name/config")
+    table.add_argument("--data-dir", default=None, help="TFDS data_dir it was built in")
+    table.add_argument("--split", default="all", help="split name or expression (all)")
+    table.add_argument(
+        "--video-embedding",
+        metavar="RUN",
+        default=None,
+        help="an aligned run's folder: its video embeddings (default: mean-pooled frames)",
+    )
     return parser
+
+
+def _export_table(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`--dataset`: writes the split's vectors as `.npz` (+ `.parquet`); 0, or 2 on a user error."""
+    from vidcls_keras.retrieval.embedding_table import table_stem, write_embedding_table
+    from vidcls_keras.retrieval.video_embeddings import split_video_index
+
+    if args.dataset is None:
+        parser.error("--video-embedding RUN needs --dataset NAME (it exports a dataset split).")
+    if args.videos:
+        parser.error("give video files or --dataset, not both.")
+    if args.preset or args.hf or args.tiny is not None:
+        parser.error(
+            "--dataset exports the embeddings the dataset holds (made by its own embedder); "
+            "--preset, --hf and --tiny choose the encoder for video files only."
+        )
+    try:
+        ensure_dir(args.out, "--out")
+        index = split_video_index(args.dataset, args.split, args.data_dir, run=args.video_embedding)
+        written = write_embedding_table(index, args.out, table_stem(args.dataset, args.split))
+    except VidclsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {len(index)} video vectors ({index.embeddings.shape[1]}-d, {index.source}) to "
+        + ", ".join(str(path) for path in written),
+        file=sys.stderr,
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.dataset is not None or args.video_embedding is not None:
+        return _export_table(parser, args)
+    if not args.videos:
+        parser.error("give video files or folders, or --dataset NAME to export a split's vectors.")
     if args.frames < 1 or args.workers < 1:
         parser.error("--frames and --workers must be >= 1")
     paths = _video_paths(args.videos)
