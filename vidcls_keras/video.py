@@ -32,7 +32,9 @@ What real files do, and what this module does about it:
   used only where every packet timestamp maps back to its own index (see `probe_video`).
 
 Two ways to read the chosen frames, picked per video by `choose_strategy` from a cost in decoded
-frames (`bench/decode_strategies.py` measures both):
+frames, each frame weighted by its resolution and bits (`frame_decode_seconds`), a seek by its
+fixed time and the decoder's delay (`seek_overhead_frames`); `bench/decode_strategies.py` and, at
+real lengths, `bench/long_videos.py` measure both:
 
 - "sequential": decode every frame (`grab()`), convert only the chosen ones (`retrieve()`).
   Costs `total` decodes. Always exact. Wins whenever frames are close together compared with
@@ -46,6 +48,11 @@ frames (`bench/decode_strategies.py` measures both):
   the middle of a stream that fails to decode. Sequential decoding skips it, so later frames
   shift down one index; seeking, which goes by timestamp, does not. Pass
   `strategy="sequential"` where that matters more than speed.
+
+An approximate mode, opt-in: `frame_sampling="keyframes"` takes the keyframe nearest each evenly
+spaced position (`nearest_keyframes`; `keyframe_offset_seconds` is the mean distance) and decodes
+those keyframes alone (PyAV, an optional dependency: OpenCV's seek would decode the group of
+pictures before each). On streams where seeking is not exact it reads the exact frames instead.
 """
 
 from __future__ import annotations
@@ -665,7 +672,8 @@ def _read_keyframes(probe: VideoProbe, indices: np.ndarray) -> dict[int, np.ndar
             for index in indices.tolist():
                 if index in kept:
                     continue
-                pts = first.pts + round(index / probe.fps / time_base)
+                # A quarter frame past the keyframe: float rounding of fps cannot land before it.
+                pts = first.pts + round((index + 0.25) / probe.fps / time_base)
                 container.seek(pts, stream=stream, backward=True, any_frame=False)
                 frame = next(container.decode(stream))
                 if (

@@ -509,3 +509,37 @@ def test_two_builds_sharing_one_cache_at_once_agree(manual_dir, tmp_path):
     )
     assert_same_examples(first, second)
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_exact_build_records_exact_frames(plain):
+    builder, _, _ = plain
+    assert builder.info.metadata["frame_sampling"] == "exact"
+    assert builder.info.metadata["frames_approximate"] is False
+    assert report(builder)["frame_sampling"] == "exact"
+
+
+def test_keyframe_build_is_recorded_as_approximate_and_cached_apart(
+    plain, manual_dir, tmp_path, monkeypatch
+):
+    """VIDCLS_FRAME_SAMPLING=keyframes: metadata says approximate; exact cache entries unused."""
+    pytest.importorskip("av")
+    _, exact, _ = plain
+    monkeypatch.setenv(builder_module.FRAME_SAMPLING_ENV, "keyframes")
+    cache_root = tmp_path / "cache"
+    builder = build(manual_dir, tmp_path / "data", cache_root)
+    assert builder.info.metadata["frame_sampling"] == "keyframes"
+    assert builder.info.metadata["frames_approximate"] is True
+    examples = read_examples(builder)
+    assert sorted(examples) == sorted(exact)
+    folders = {path.name for path in cache_root.glob("embeddings/v*/*/frames*")}
+    assert folders == {f"frames{NUM_FRAMES}-keyframes"}
+    for video_id, example in examples.items():
+        path = manual_dir / video_id
+        frames = sample_frames(path, NUM_FRAMES, frame_sampling="keyframes")
+        assert example["num_frames"] == len(frames) <= len(exact[video_id]["embeddings"])
+
+
+def test_bad_frame_sampling_names_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv(builder_module.FRAME_SAMPLING_ENV, "nearest")
+    with pytest.raises(ValueError, match=re.escape("$VIDCLS_FRAME_SAMPLING='nearest': must be")):
+        video_folder_dataset_builder.Builder(data_dir=tmp_path, config=CONFIG, embedder=EMBEDDER)

@@ -15,6 +15,12 @@ the same way: `Builder(truncated="fail")`, or `VIDCLS_TRUNCATED=fail` for `tfds 
 "warn" (embedded from the frames that decode, flagged in the log and the build report; see
 `embedding.pipeline.check_truncated_policy`). The policy goes into `metadata.json`
 (`truncated_policy`) and the build report's header.
+
+How frames are sampled likewise: `Builder(frame_sampling="keyframes")`, or
+`VIDCLS_FRAME_SAMPLING=keyframes` for `tfds build`; default "exact". "keyframes" takes the keyframe
+nearest each evenly spaced position (approximate, much faster on long videos; see
+`vidcls_keras.video.read_frames`); `metadata.json` records `frame_sampling` and
+`frames_approximate`, and the embedding cache keeps the two apart.
 """
 
 from __future__ import annotations
@@ -36,11 +42,17 @@ from vidcls_keras.datasets.report import STATUS_FILE, format_summary, write_repo
 from vidcls_keras.datasets.splits import SPLIT_NAMES, SPLIT_RULE, assign_splits
 from vidcls_keras.embedding.cache import EmbedderMismatchError, default_cache_dir
 from vidcls_keras.embedding.embedders import embedder_fingerprint, load_embedder
-from vidcls_keras.embedding.pipeline import DEFAULT_TRUNCATED, check_truncated_policy
+from vidcls_keras.embedding.pipeline import (
+    DEFAULT_FRAME_SAMPLING,
+    DEFAULT_TRUNCATED,
+    check_truncated_policy,
+)
+from vidcls_keras.video import check_frame_sampling
 
 logger = logging.getLogger(__name__)
 
 TRUNCATED_ENV = "VIDCLS_TRUNCATED"
+FRAME_SAMPLING_ENV = "VIDCLS_FRAME_SAMPLING"
 
 
 def requested_embedder(embedder: str | None) -> tuple[str, bool]:
@@ -76,6 +88,20 @@ def requested_truncated_policy(truncated: str | None) -> str:
     return DEFAULT_TRUNCATED
 
 
+def requested_frame_sampling(frame_sampling: str | None) -> str:
+    """The frame sampling: the argument, else `$VIDCLS_FRAME_SAMPLING`, else "exact".
+
+    Raises:
+        vidcls_keras.video.FrameSamplingError: neither "exact" nor "keyframes".
+    """
+    if frame_sampling is not None:
+        return check_frame_sampling(frame_sampling, source="frame_sampling")
+    from_env = os.environ.get(FRAME_SAMPLING_ENV, "").strip()
+    if from_env:
+        return check_frame_sampling(from_env, source=f"${FRAME_SAMPLING_ENV}")
+    return DEFAULT_FRAME_SAMPLING
+
+
 class VideoEmbeddingsMixin:
     """Shared behaviour of the video builders; mix into `tfds.core.GeneratorBasedBuilder`.
 
@@ -88,12 +114,22 @@ class VideoEmbeddingsMixin:
             dataset already exists, an explicit spec must match the one it was built with.
         truncated: "warn" or "fail" for videos that decode to far fewer frames than their
             container lists; None reads `$VIDCLS_TRUNCATED`, else "warn".
+        frame_sampling: "exact" or "keyframes" (approximate); None reads
+            `$VIDCLS_FRAME_SAMPLING`, else "exact".
         **kwargs: for `tfds.core.GeneratorBasedBuilder` (`data_dir`, `config`, `version`, ...).
     """
 
-    def __init__(self, *, embedder: str | None = None, truncated: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        embedder: str | None = None,
+        truncated: str | None = None,
+        frame_sampling: str | None = None,
+        **kwargs: Any,
+    ):
         self._requested_spec, self._explicit_spec = requested_embedder(embedder)
         self._truncated = requested_truncated_policy(truncated)
+        self._frame_sampling = requested_frame_sampling(frame_sampling)
         self._use_beam = False
         self._listing: VideoList | None = None
         self._assigned: dict[str, list[Video]] = {}
@@ -101,6 +137,7 @@ class VideoEmbeddingsMixin:
         super().__init__(**kwargs)
         self._original_state["embedder"] = embedder  # so pickled builders keep their embedder
         self._original_state["truncated"] = truncated
+        self._original_state["frame_sampling"] = frame_sampling
 
     # -- _info ------------------------------------------------------------------------------
 
@@ -148,6 +185,8 @@ class VideoEmbeddingsMixin:
             num_frames=self.builder_config.num_frames,
             frame_index=FRAME_INDEX_RULE,
             split_rule=SPLIT_RULE,
+            frame_sampling=self._frame_sampling,
+            frames_approximate=self._frame_sampling != "exact",
         )
 
     # -- generation -------------------------------------------------------------------------
@@ -171,6 +210,7 @@ class VideoEmbeddingsMixin:
                 "embed_dim": embed_dim,
                 "num_frames": self.builder_config.num_frames,
                 "truncated_policy": self._truncated,
+                "frame_sampling": self._frame_sampling,
                 "class_names": self._listing.class_names,
                 "runner": "beam" if self._use_beam else "plain",
             },
@@ -201,6 +241,8 @@ class VideoEmbeddingsMixin:
         self.info.metadata["embedder_fingerprint"] = fingerprint
         self.info.metadata["class_names"] = list(listing.class_names)
         self.info.metadata["truncated_policy"] = self._truncated
+        self.info.metadata["frame_sampling"] = self._frame_sampling
+        self.info.metadata["frames_approximate"] = self._frame_sampling != "exact"
         self._job = EmbeddingJob(
             spec=spec,
             fingerprint=fingerprint,
@@ -208,6 +250,7 @@ class VideoEmbeddingsMixin:
             num_frames=self.builder_config.num_frames,
             cache_root=str(default_cache_dir()),
             truncated=self._truncated,
+            frame_sampling=self._frame_sampling,
         )
         self._job.cache.check()
         self._listing = listing
