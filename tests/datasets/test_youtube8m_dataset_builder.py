@@ -269,6 +269,7 @@ def test_beam_build_matches_plain_build(built, manual_dir, tmp_path):
     assert report(builder)["summary"] == report(built["frame"])["summary"]
 
 
+@pytest.mark.slow
 def test_tfds_build_command_line(manual_dir, tmp_path):
     """`tfds build builders/youtube8m` with a JSON config (the label subset), as the README."""
     config = '{"name": "cooking", "level": "video", "labels": ["Cooking", "Recipe", "Game"]}'
