@@ -13,6 +13,11 @@ no video file is named on stderr and skipped. The encoder comes from `--preset N
 (default clip-vit-base-patch32, downloaded by KerasCV), `--hf DIR` (a Hugging Face CLIP
 checkpoint) or `--tiny SEED` (a small random encoder).
 
+`--frame-sampling keyframes` (opt-in, approximate) takes the keyframe nearest each evenly spaced
+position and decodes keyframes only: much faster on long videos, for huge corpora (the files then
+equal a dataset built with `VIDCLS_FRAME_SAMPLING=keyframes`, not an exact one). While the encoder
+embeds one video the next ones decode (`--workers`, default half the cores, 1 to 8).
+
 **A dataset split as one table** (for indexing the videos elsewhere): with `--dataset NAME`
 instead of videos, `python -m vidcls_keras.embed --dataset youtube_videos/frames100 --split all
 --out exports/` writes `exports/youtube_videos_frames100-all.npz` (and `.parquet` when pyarrow is
@@ -41,7 +46,7 @@ import vidcls_keras  # noqa: F401  (KERAS_BACKEND=jax before keras is imported)
 from vidcls_keras.clip.specs import DEFAULT_PRESET
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.files import ensure_dir
-from vidcls_keras.video import VIDEO_EXTENSIONS
+from vidcls_keras.video import FRAME_SAMPLINGS, VIDEO_EXTENSIONS
 
 
 def _video_paths(inputs: Iterable[str]) -> list[pathlib.Path]:
@@ -106,7 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument("--hf", help="Hugging Face CLIP checkpoint folder (save_pretrained)")
     source.add_argument("--tiny", type=int, metavar="SEED", help="small random encoder (tests)")
-    parser.add_argument("--workers", type=int, default=1, help="decoding threads (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="videos decoded at once while the encoder runs (default: half the cores, 1 to 8)",
+    )
+    parser.add_argument(
+        "--frame-sampling",
+        choices=FRAME_SAMPLINGS,
+        default="exact",
+        help="'exact': the evenly spaced frames; 'keyframes': the keyframe nearest each "
+        "(approximate, decodes keyframes only: much faster on long videos; needs pip install av) "
+        "(default %(default)s)",
+    )
     parser.add_argument(
         "--truncated",
         choices=TRUNCATED_POLICIES,
@@ -182,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return _export_table(parser, args)
     if not args.videos:
         parser.error("give video files or folders, or --dataset NAME to export a split's vectors.")
-    if args.frames < 1 or args.workers < 1:
+    if args.frames < 1 or (args.workers is not None and args.workers < 1):
         parser.error("--frames and --workers must be >= 1")
     paths = _video_paths(args.videos)
     if not paths:
@@ -215,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     stats = PipelineStats()
     progress = tqdm(total=len(paths), unit="video", desc="embedding", file=sys.stderr)
     results = embed_videos(
-        embedder, paths, args.frames, workers=args.workers, stats=stats, truncated=args.truncated
+        embedder,
+        paths,
+        args.frames,
+        workers=args.workers,
+        stats=stats,
+        truncated=args.truncated,
+        frame_sampling=args.frame_sampling,
     )
     for result in results:
         record = {"video": result.path, "ok": result.error is None}

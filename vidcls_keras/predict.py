@@ -45,7 +45,7 @@ from vidcls_keras.inference.sources import (  # noqa: F401 (the library, re-expo
     download_video,
     expand_inputs,
 )
-from vidcls_keras.video import TruncatedVideoError
+from vidcls_keras.video import FRAME_SAMPLINGS, TruncatedVideoError
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TRUNCATED,
         help="a video decoding to under 3/4 of the frames its container lists: 'warn' classifies "
         "the frames that decode and says so, 'fail' treats it as unreadable (default %(default)s)",
+    )
+    parser.add_argument(
+        "--frame-sampling",
+        choices=FRAME_SAMPLINGS,
+        default=None,
+        help="'exact' evenly spaced frames, or 'keyframes' (the keyframe nearest each: "
+        "approximate, faster) (default: as the run's training dataset sampled them)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -204,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     classifier.truncated = args.truncated
+    if args.frame_sampling is not None:
+        classifier.frame_sampling = args.frame_sampling
     failures = 0
     for source in expand_inputs(args.inputs):
         record = _classify(classifier, source, args)

@@ -302,7 +302,7 @@ class VideoClassifier:
                         f"{path}: cannot load the embedder {config.embedder_spec!r} the run was "
                         f"trained with: {error}"
                     ) from error
-            return cls(
+            classifier = cls(
                 head,
                 config.label_names,
                 config.max_frames,
@@ -311,6 +311,9 @@ class VideoClassifier:
                 num_frames,
                 dataset_num_frames=config.num_frames,
             )
+            # Frames as the training dataset sampled them: "exact", or approximate "keyframes".
+            classifier.frame_sampling = getattr(config, "frame_sampling", "exact")
+            return classifier
         if path.is_file() and path.suffix == ".keras":
             model = _load_keras(path)
             if not isinstance(model, EndToEndClassifier):
@@ -341,7 +344,9 @@ class VideoClassifier:
 
     def frames(self, video_path: str | os.PathLike) -> np.ndarray:
         """Samples `num_frames` evenly spaced frames: uint8 `(k, H, W, 3)`, `k <= num_frames`."""
-        return video.sample_frames(video_path, self.num_frames)
+        return video.sample_frames(
+            video_path, self.num_frames, frame_sampling=self.frame_sampling
+        )
 
     def _checked_frames(self, frames: np.ndarray) -> np.ndarray:
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
@@ -379,11 +384,18 @@ class VideoClassifier:
     # and the frame counts of the last video read from a file (None after frames or a failure).
     truncated: str = pipeline.DEFAULT_TRUNCATED
     last_count: video.FrameCount | None = None
+    # How frames are sampled from a file ("exact" or "keyframes": `video.read_frames`); a
+    # training directory sets its dataset's (`metadata.json`'s `frame_sampling`, via config.json).
+    frame_sampling: str = pipeline.DEFAULT_FRAME_SAMPLING
 
     def _load_video(self, path: str | os.PathLike) -> pipeline.LoadedVideo:
         """`pipeline.load_video` under `truncated`; keeps the video's frame counts in `last_count`."""
         loaded = pipeline.load_video(
-            path, self.num_frames, self.image_size, truncated=self.truncated
+            path,
+            self.num_frames,
+            self.image_size,
+            truncated=self.truncated,
+            frame_sampling=self.frame_sampling,
         )
         self.last_count = video.FrameCount(loaded.path, loaded.decoded, loaded.expected)
         return loaded
