@@ -7,6 +7,9 @@ Two kinds of inputs, one per kind of model (see `vidcls_keras.models`):
   `max_frames`; `padding_mask` is True where a frame is real.
 - `inputs="pixels"`: `{"pixels": float32 (batch, 224, 224, 3)}`, the stored frame (already
   resized and center-cropped to 224 by the builder) CLIP-normalized.
+- `inputs="features"`: `{"features": float32 (batch, F)}`, a vector per example that the caller
+  attached with `attach_features` (the frame model's frozen encoder output for the stored frame,
+  computed once per run instead of once per epoch: see `training.trainer`).
 
 Labels are one-hot float32 `(batch, num_classes)`; after mixup they are soft.
 
@@ -28,7 +31,7 @@ import tensorflow_datasets as tfds
 from vidcls_keras._compat.tf_seed import use_fixed_graph_seed
 from vidcls_keras.clip.preprocessing import CLIP_MEAN, CLIP_STD  # one place; no Keras import
 
-INPUT_KINDS = ("frames", "pixels")
+INPUT_KINDS = ("frames", "pixels", "features")
 DEFAULT_SHUFFLE_BUFFER = 2048  # more than youtube_videos' 1,553 training videos: a full shuffle
 
 
@@ -105,7 +108,8 @@ def make_batches(
         mixup_alpha: Beta(alpha, alpha) parameter of the mixup weight (0.4 in the original);
             None turns mixup off. Training only.
         seed: seeds the two shuffles and the mixup weights.
-        inputs: `"frames"` (embedding sequences) or `"pixels"` (the stored frame).
+        inputs: `"frames"` (embedding sequences), `"pixels"` (the stored frame) or
+            `"features"` (the vector `attach_features` added to each example).
         shuffle_buffer: examples held by each shuffle (training only).
         cache: keep the prepared examples (model inputs before batching) in memory after the
             first epoch, so later epochs neither read nor decode files again. About
@@ -159,6 +163,13 @@ def make_batches(
         def prepare(example):
             frames, padding_mask = pad_or_trim(example["embeddings"], max_frames)
             return {"frames": frames, "padding_mask": padding_mask}, _one_hot(example, num_classes)
+
+        finish = None
+
+    elif inputs == "features":
+
+        def prepare(example):
+            return {"features": example["features"]}, _one_hot(example, num_classes)
 
         finish = None
 
@@ -255,6 +266,38 @@ def pad_or_trim(embeddings: tf.Tensor, max_frames: int) -> tuple[tf.Tensor, tf.T
     frames = tf.cond(count > max_frames, trim, pad)
     frames = tf.ensure_shape(frames, [max_frames, embeddings.shape[-1]])
     return frames, positions < count
+
+
+def attach_features(ds: tf.data.Dataset, features: np.ndarray) -> tf.data.Dataset:
+    """Adds row i of `features` to example i of `ds`, as `"features"` (for `inputs="features"`).
+
+    The examples keep their order, so `make_batches` shuffles and mixes them exactly as it would
+    the same examples without features (its shuffles depend on the seed and the number of
+    examples, not on their content).
+
+    Args:
+        ds: examples in a fixed order (e.g. `load_split`, which does not shuffle files).
+        features: float `(num_examples, F)`, one row per example of `ds`, in the same order.
+
+    Returns:
+        The examples, each with a float32 `features` `(F,)` entry.
+
+    Raises:
+        ValueError: `features` is not 2-D, or `ds` is known to hold another number of examples.
+    """
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2:
+        raise ValueError(f"features must be (num_examples, F), got shape {features.shape}.")
+    count = int(ds.cardinality())
+    if count >= 0 and count != len(features):
+        raise ValueError(
+            f"features has {len(features)} rows but the dataset holds {count} examples: "
+            "compute one row per example, in the dataset's order."
+        )
+    rows = tf.data.Dataset.from_tensor_slices(features)
+    return tf.data.Dataset.zip(ds, rows).map(
+        lambda example, row: {**example, "features": row}, num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
 def normalize_pixels(pixels: tf.Tensor) -> tf.Tensor:

@@ -3,6 +3,11 @@
 The original's "random frame" model: CLIP ViT-B/32 `encode_image` on one stored frame per video
 (CLIP-normalized pixels), then one linear layer. The encoder is frozen and saved inside the
 `.keras` file, so the file alone turns pixels into logits.
+
+As the encoder is frozen and each video's frame is fixed, its output for a video never changes:
+`split_frozen_encoder` gives the encoder and the trainable head as two models sharing the layers,
+so training can encode every frame once and fit the head on those vectors (`training.trainer`),
+then save the whole pixel model, whose head holds the trained weights.
 """
 
 import keras
@@ -12,7 +17,7 @@ from keras_cv.models.feature_extractor import CLIPImageEncoder
 from vidcls_keras._compat.keras_cv import SavableCLIPImageEncoder
 from vidcls_keras.models.layers import check_rate, check_sizes
 
-__all__ = ["SavableCLIPImageEncoder", "frame_classifier"]
+__all__ = ["SavableCLIPImageEncoder", "frame_classifier", "split_frozen_encoder"]
 
 
 def frame_classifier(
@@ -65,3 +70,52 @@ def frame_classifier(
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model({"pixels": pixels}, logits, name="frame_classifier")
+
+
+def split_frozen_encoder(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """A model as its frozen input encoder and the head after it, sharing the model's layers.
+
+    It applies to a functional model with one input whose first layer is frozen
+    (`trainable=False`) and whose other layers form a chain after it, each taking the previous
+    one's output, as `frame_classifier`'s: pixels -> frozen encoder -> [Dropout] -> Dense. Both
+    returned models call the model's own layers, so training the head trains the model: its
+    weights, seed generators and optimizer variables are the model's.
+
+    Args:
+        model: e.g. `frame_classifier(...)`.
+
+    Returns:
+        `(encoder, head)`: `encoder` takes the model's inputs and returns the frozen layer's
+        output, float `(batch, F)`; `head` takes `{"features": float (batch, F)}` and returns the
+        model's outputs (logits). None when the model is not of that shape (no frozen first
+        layer, several inputs, branches after the encoder).
+    """
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or len(layers) < 2:
+        return None
+    frozen, chain = layers[0], layers[1:]
+    if frozen.trainable or not frozen.weights:
+        return None
+    try:  # a layer called more than once has no single input or output
+        features = chain[0].input
+        links = [
+            (later.input, earlier.output)
+            for earlier, later in zip(chain[:-1], chain[1:], strict=True)
+        ]
+        output = chain[-1].output
+    except (AttributeError, ValueError):
+        return None
+    if (
+        getattr(features, "_keras_history", (None,))[0] is not frozen
+        or any(given is not expected for given, expected in links)
+        or output is not model.outputs[0]
+        or len(features.shape) != 2
+    ):
+        return None
+    encoder = keras.Model(model.input, features, name=f"{model.name}_encoder")
+    head_input = keras.Input(features.shape[1:], name="features")
+    x = head_input
+    for layer in chain:
+        x = layer(x)
+    head = keras.Model({"features": head_input}, x, name=f"{model.name}_head")
+    return encoder, head

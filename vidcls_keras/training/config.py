@@ -77,6 +77,14 @@ class TrainConfig:
         "random stream. philox4x32 is faster on CPU and works on one device only",
         choices=RNG_CHOICES,
     )
+    feature_cache: bool = _field(
+        True,
+        "models with a frozen image encoder (frame), without mixup: encode each split's frames "
+        "once and train the layers after the encoder on those outputs (the same batches and "
+        "weights, outputs equal within float rounding; about 9x fewer encoder passes); "
+        "--no-feature-cache runs the encoder on every batch of every epoch",
+        negatable=True,
+    )
     overwrite: bool = _field(
         False,
         "replace an earlier run in --output-dir, finished or interrupted (without it, the same "

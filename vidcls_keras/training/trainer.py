@@ -73,6 +73,7 @@ import vidcls_keras
 from vidcls_keras import data
 from vidcls_keras._compat import jax_prng
 from vidcls_keras.models import MODELS, build_model
+from vidcls_keras.models.frame import split_frozen_encoder
 from vidcls_keras.training import artifacts, evaluate, resume
 from vidcls_keras.training.artifacts import (  # noqa: F401 (also importable from here)
     BACKUP_DIRNAME,
@@ -242,19 +243,25 @@ def _distribution(config: TrainConfig) -> keras.distribution.Distribution | None
     return keras.distribution.DataParallel(devices=devices)
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    learning_rate: float,
+    optimizer: keras.optimizers.Optimizer | None = None,
+) -> keras.Model:
     """Compiles `model` for training as the original: Adam, soft-target cross-entropy on logits.
 
     Args:
         model: returns logits `(batch, num_classes)`.
         learning_rate: Adam's learning rate.
+        optimizer: use this optimizer instead of a new Adam (a head trained for its full model,
+            see `_train`: the two share it, so the full model's `.keras` holds its state).
 
     Returns:
         `model`, compiled; its metric is `accuracy` (argmax agreement with the label, the soft
         label's largest share under mixup).
     """
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=optimizer or keras.optimizers.Adam(learning_rate=learning_rate),
         # Soft targets: mixup labels are mixtures of one-hot rows.
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
@@ -312,12 +319,15 @@ def _read_data(
     config: TrainConfig,
     distribution: keras.distribution.Distribution | None,
     first_epoch: int = 0,
+    encoder: keras.Model | None = None,
 ) -> _RunData:
     """Loads the splits, reads the dataset's facts, and batches every split for the model.
 
     The training batches hold epochs `first_epoch` to `config.epochs - 1`, each shuffled and
     mixed as a function of `(seed, epoch)` only, so a resumed run trains on the batches an
-    uninterrupted one does.
+    uninterrupted one does. With `encoder` (a built pixel model's frozen encoder, see `_train`),
+    every split's batches hold `encoder`'s output for each example, computed once here, in the
+    order and mix the pixel batches have; `model_arguments` is then left empty.
     """
     splits = {
         "train": "train+validation" if config.original_protocol else "train",
@@ -327,7 +337,10 @@ def _read_data(
     train_examples, info = _load(config, splits["train"])
     facts = _dataset_facts(info)
     max_frames = config.max_frames or facts.frames_per_video or _longest_video(train_examples)
-    model_arguments, input_kind = _model_arguments(config, facts, max_frames)
+    if encoder is None:
+        model_arguments, input_kind = _model_arguments(config, facts, max_frames)
+    else:  # the model is built already (_train)
+        model_arguments, input_kind = {}, "pixels"
 
     # When every epoch is done (a run interrupted after its last backup), fit() runs no epoch
     # but still reads one batch to build the metrics: the last epoch's.
@@ -335,6 +348,9 @@ def _read_data(
 
     def batches(split: str, training: bool) -> tf.data.Dataset:
         examples = train_examples if split == splits["train"] else _load(config, split)[0]
+        inputs = input_kind
+        if encoder is not None:
+            examples, inputs = _with_encoded(examples, encoder, facts, config), "features"
         return data.make_batches(
             examples,
             num_classes=facts.num_classes,
@@ -343,7 +359,7 @@ def _read_data(
             training=training,
             mixup_alpha=config.alpha if (training and config.mixup) else None,
             seed=config.seed,
-            inputs=input_kind,
+            inputs=inputs,
             epochs=epochs if training else None,
         )
 
@@ -374,6 +390,38 @@ def _read_data(
         ),
         test_batches=batches(splits["test"], training=False),
     )
+
+
+def _with_encoded(
+    examples: tf.data.Dataset, encoder: keras.Model, facts: _DatasetFacts, config: TrainConfig
+) -> tf.data.Dataset:
+    """`examples` (file order), each with `encoder`'s output for its stored frame as `features`."""
+    pixels = data.make_batches(
+        examples,
+        num_classes=facts.num_classes,
+        batch_size=config.batch_size,
+        training=False,
+        inputs="pixels",
+        cache=False,  # read once
+    )
+    features, _ = evaluate.predict_logits(encoder, pixels, batch_size=config.batch_size)
+    return data.attach_features(examples, features)
+
+
+def _feature_cache_split(
+    config: TrainConfig, run: _RunData, model: keras.Model
+) -> tuple[keras.Model, keras.Model] | None:
+    """`(frozen encoder, head)` of a pixel model to train on encoded frames, or None.
+
+    Only without mixup: mixup mixes pixels, which the encoder then sees, so the encoder must run
+    on every mixed batch. Otherwise each video's fixed frame gives the same encoder output every
+    epoch: encoding the frames once and fitting the head on them computes what fitting the whole
+    model computes (the same batches, initial weights and dropout draws; the encoder's outputs
+    equal within float rounding, as XLA may block a batch of 16 differently from another).
+    """
+    if run.input_kind != "pixels" or config.mixup or not config.feature_cache:
+        return None
+    return split_frozen_encoder(model)
 
 
 def _callbacks(
@@ -421,15 +469,25 @@ def _train(
     keras.utils.set_random_seed(config.seed)
     first_epoch = state["epochs_done"]
     run = _read_data(config, distribution, first_epoch)
-    callbacks, selection = _callbacks(config, run, output_dir, state)
 
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     with scope:
         model = compile_model(
             build_model(config.model, **run.model_arguments), config.learning_rate
         )
+        trained = model  # what fit() trains: the model, or its head on encoded frames
+        split = _feature_cache_split(config, run, model)
+        if split is not None:
+            encoder, head = split
+            start = time.perf_counter()
+            encoded = _read_data(config, distribution, first_epoch, encoder=encoder)
+            run = dataclasses.replace(encoded, model_arguments=run.model_arguments)
+            trained = compile_model(head, config.learning_rate, optimizer=model.optimizer)
+            if config.verbose:
+                print(f"encoded every split's frames once in {time.perf_counter() - start:.1f} s")
+        callbacks, selection = _callbacks(config, run, output_dir, state)
         start = time.perf_counter()
-        history = model.fit(
+        history = trained.fit(
             run.train_batches,
             epochs=config.epochs,
             initial_epoch=first_epoch,
@@ -441,7 +499,7 @@ def _train(
         train_seconds = time.perf_counter() - start
 
         def report(batches: tf.data.Dataset) -> dict[str, Any]:
-            logits, labels = evaluate.predict_logits(model, batches, batch_size=config.batch_size)
+            logits, labels = evaluate.predict_logits(trained, batches, batch_size=config.batch_size)
             return evaluate.classification_report(logits, labels, run.facts.label_names)
 
         # The selected epoch's validation scores, then the test split, once, with those weights.
