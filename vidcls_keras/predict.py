@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="labels shown per video (default: %(default)s)",
     )
     parser.add_argument(
+        "--labels",
+        nargs="+",
+        metavar="LABEL",
+        help="score these label texts instead of the trained classes (open set): a text-aligned "
+        "model (aligned_*) uses its video embedding, any other plain CLIP zero-shot on the mean "
+        'frame embedding; each record says which ("method": "aligned" / "clip_zero_shot")',
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object per input and line "
@@ -131,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _print_text(record: dict[str, Any]) -> None:
     if record["ok"]:
-        print(record["input"])
+        method = record.get("method")
+        print(record["input"] + (f"  ({method.replace('_', ' ')})" if method else ""))
         width = max(len(prediction["label"]) for prediction in record["predictions"])
         for rank, prediction in enumerate(record["predictions"], start=1):
             print(f"  {rank}. {prediction['label']:<{width}}  {prediction['score']:.4f}")
@@ -164,7 +173,11 @@ def _classify(classifier: VideoClassifier, source: Any, args: argparse.Namespace
         if source.url is not None:
             path = download_video(source.url, args.cache_dir)
             record["file"] = str(path)
-        record["predictions"] = classifier.predict(path, top_k=args.top_k)
+        if args.labels:
+            record["predictions"] = classifier.predict_labels(path, args.labels, top_k=args.top_k)
+            record["method"] = classifier.label_method
+        else:
+            record["predictions"] = classifier.predict(path, top_k=args.top_k)
         record["ok"] = True
         count = classifier.last_count  # frames that decode / that the container lists
         if count is not None:
@@ -210,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
 
+    if args.labels:  # embedded once, here: a bad label is a usage error, not a failed input
+        try:
+            classifier.label_embeddings(args.labels)
+        except VidclsError as error:
+            print(f"error: --labels: {error}", file=sys.stderr)
+            return 2
     classifier.truncated = args.truncated
     if args.frame_sampling is not None:
         classifier.frame_sampling = args.frame_sampling

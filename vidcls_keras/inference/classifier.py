@@ -31,8 +31,10 @@ import numpy as np
 from vidcls_keras import clip, video
 from vidcls_keras.embedding import pipeline
 from vidcls_keras.errors import VidclsError
+from vidcls_keras.models import aligned
 from vidcls_keras.models.end_to_end import EndToEndClassifier, head_kind
 from vidcls_keras.training import artifacts
+from vidcls_keras.training.config import PROMPT_ENSEMBLE
 
 DEFAULT_TOP_K = 3
 
@@ -159,6 +161,15 @@ def _keras_reason(error: Exception) -> str:
         text = text.split(tail, 1)[0]
     text = " ".join(text.split())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _recorded_prompt_template(run_dir: pathlib.Path) -> str:
+    """The `prompt_template` a run's `config.json` records (runs before it: the default)."""
+    try:
+        config = json.loads((run_dir / artifacts.CONFIG_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return PROMPT_ENSEMBLE  # RunConfig.read has read it already: not reached in practice
+    return str(config.get("prompt_template") or PROMPT_ENSEMBLE)
 
 
 def _load_keras(path: pathlib.Path) -> keras.Model:
@@ -313,6 +324,8 @@ class VideoClassifier:
             )
             # Frames as the training dataset sampled them: "exact", or approximate "keyframes".
             classifier.frame_sampling = getattr(config, "frame_sampling", "exact")
+            # The prompt an aligned head's classes were embedded in, for new labels (--labels).
+            classifier.prompt_template = _recorded_prompt_template(path)
             return classifier
         if path.is_file() and path.suffix == ".keras":
             model = _load_keras(path)
@@ -460,6 +473,94 @@ class VideoClassifier:
         ]
 
     __call__ = predict
+
+    # Open-set labels (`predict_labels`): the prompt template of an aligned head's training run
+    # (`--prompt-template`, recorded in config.json), and what is built once and reused.
+    prompt_template: str = PROMPT_ENSEMBLE
+    _text_embedder: Any = None
+    _label_frame_embedder: clip.FrameEmbedder | None = None
+    _video_embedding_model: keras.Model | None = None
+
+    @property
+    def label_method(self) -> str:
+        """How `predict_labels` scores a label list: `"aligned"` (a text-aligned head's video
+        embedding and temperature) or `"clip_zero_shot"` (CLIP's mean frame embedding)."""
+        if self.kind == "sequence" and aligned.is_aligned(self.model):
+            return "aligned"
+        return "clip_zero_shot"
+
+    def label_embeddings(self, labels: Sequence[str]) -> np.ndarray:
+        """The CLIP text embeddings of `labels`, float32 `(L, J)` unit rows, by the text tower of
+        the run's embedder, in the run's prompt template (aligned) or the zero-shot templates."""
+        from vidcls_keras.training import open_set  # the text tower: only for new labels
+
+        if self._text_embedder is None:
+            from vidcls_keras.clip.text import TextEmbedder
+
+            self._text_embedder = TextEmbedder.from_spec(self.embedder_spec)
+        template = self.prompt_template if self.label_method == "aligned" else PROMPT_ENSEMBLE
+        return open_set.label_text_embeddings(self._text_embedder, labels, template)
+
+    def _label_frames(self, video_or_frames: str | os.PathLike | np.ndarray) -> np.ndarray:
+        """Frame embeddings `(k, D)` for `predict_labels`, whatever the model reads."""
+        if self.kind == "sequence" and self.embedder is not None:
+            return self.embeddings(video_or_frames)
+        if getattr(self, "multilabel", False):
+            raise ValueError(
+                "a multi-label model reads precomputed features, not CLIP frames: it cannot "
+                "score label texts."
+            )
+        if self._label_frame_embedder is None:  # pixel heads hold no (separate) embedder
+            self._label_frame_embedder = clip.FrameEmbedder.from_spec(self.embedder_spec)
+        if isinstance(video_or_frames, np.ndarray):
+            frames = self._checked_frames(video_or_frames)
+            return pipeline.embed_frames(self._label_frame_embedder, frames, self.num_frames)
+        pixels = self._load_video(video_or_frames).pixels
+        return pipeline.embed_pixels(self._label_frame_embedder, pixels, self.num_frames)
+
+    def predict_labels(
+        self,
+        video_or_frames: str | os.PathLike | np.ndarray,
+        labels: Sequence[str],
+        top_k: int = DEFAULT_TOP_K,
+    ) -> list[dict[str, Any]]:
+        """Ranks any label list for one video (open-set labels, `predict --labels`).
+
+        A text-aligned head (`label_method == "aligned"`) scores `exp(t) * cos(video, text)` with
+        its video embedding and learned temperature; any other model falls back to plain CLIP
+        zero-shot (`retrieval.zeroshot`: the mean frame embedding, logit scale 100). The scores
+        are a softmax over `labels`.
+
+        Args:
+            video_or_frames: a video path or uint8 frames `(k, H, W, 3)`; see `predict_proba`.
+            labels: L label texts, e.g. `["street food", "museum tour"]`.
+            top_k: number of labels returned (at most L).
+
+        Returns:
+            `[{"label": str, "score": float}, ...]`, highest score first.
+        """
+        from vidcls_keras.retrieval import index, zeroshot
+
+        if top_k < 1:
+            raise ValueError(f"top_k={top_k}: must be at least 1.")
+        labels = list(labels)
+        texts = self.label_embeddings(labels)
+        self.last_count = None
+        embeddings = self._label_frames(video_or_frames)
+        if self.label_method == "aligned":
+            if self._video_embedding_model is None:
+                self._video_embedding_model = aligned.video_embedding_model(self.model)
+            frames, padding_mask = _fit_embeddings(embeddings, self.max_frames)
+            video = self._video_embedding_model.predict_on_batch(
+                {"frames": frames, "padding_mask": padding_mask}
+            )
+            logits = aligned.logit_scale(self.model) * index.l2_normalize(video)[0] @ texts.T
+        else:
+            video = index.mean_frame_embedding(embeddings)
+            logits = zeroshot.zero_shot_logits(video[None], texts)[0]
+        probabilities = softmax(logits)
+        order = np.argsort(-probabilities, kind="stable")[:top_k]
+        return [{"label": labels[i], "score": float(probabilities[i])} for i in order]
 
     def to_end_to_end(self) -> EndToEndClassifier:
         """This classifier as one `EndToEndClassifier` (pixels + mask -> probabilities)."""

@@ -8,6 +8,9 @@ Each builder returns a functional `keras.Model` that outputs logits:
 - `lstm`: masked (bidirectional) LSTM over the frames, final state + `Dense`.
 - `max`: masked max of the frame embeddings + `Dense`.
 - `vote`: the mean model in training; a majority vote of its per-frame predictions at inference.
+- `aligned_lstm`, `aligned_transformer`: the `lstm` / `transformer` trunk -> one unit video
+  embedding in CLIP's joint space (layer `video_embedding`); logits = exp(t) * cosine with the
+  frozen CLIP text embeddings of the class prompts (layer `text_logits`). See `models.aligned`.
 - `logistic`, `moe`, `dbof`: the YouTube-8M starter's LogisticModel, MoeModel and DbofModel, for
   multi-label data (their logits go through a sigmoid; see `training.trainer`).
 
@@ -19,6 +22,7 @@ from collections.abc import Callable
 
 import keras
 
+from vidcls_keras.models.aligned import TextLogits, aligned_lstm, aligned_transformer
 from vidcls_keras.models.dbof import dbof_classifier
 from vidcls_keras.models.end_to_end import EndToEndClassifier, FrameEncoder
 from vidcls_keras.models.frame import SavableCLIPImageEncoder, frame_classifier
@@ -40,6 +44,8 @@ MODELS: dict[str, Callable[..., keras.Model]] = {
     "lstm": lstm_classifier,
     "max": max_classifier,
     "vote": vote_classifier,
+    "aligned_lstm": aligned_lstm,
+    "aligned_transformer": aligned_transformer,
     "logistic": logistic_classifier,
     "moe": moe_classifier,
     "dbof": dbof_classifier,
@@ -63,6 +69,9 @@ __all__ = [
     "MaskedMean",
     "MixtureOfExperts",
     "SavableCLIPImageEncoder",
+    "TextLogits",
+    "aligned_lstm",
+    "aligned_transformer",
     "build_model",
     "dbof_classifier",
     "frame_classifier",

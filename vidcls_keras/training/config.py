@@ -22,6 +22,8 @@ DATA_PARALLEL_CHOICES = ("auto", "on", "off")
 # DataParallel.
 RNG_CHOICES = ("threefry2x32", "philox4x32")
 VERBOSE_CHOICES = (0, 1, 2)
+# --prompt-template's default: the zero-shot command's five templates, averaged (prompt ensembling).
+PROMPT_ENSEMBLE = "ensemble"
 
 
 class TrainError(VidclsError):
@@ -90,6 +92,13 @@ class TrainConfig:
         "replace an earlier run in --output-dir, finished or interrupted (without it, the same "
         "command resumes an interrupted run from its last finished epoch)",
     )
+    prompt_template: str = _field(
+        PROMPT_ENSEMBLE,
+        "text-aligned heads (aligned_*): the prompt each class name is put in before the CLIP "
+        f"text tower embeds it: {PROMPT_ENSEMBLE!r} = the zero-shot templates averaged ('a video "
+        "about {label}.', 'a photo of {label}.', ...), or one template with {label}, e.g. "
+        "'{label}'",
+    )
     verbose: int = _field(
         1,
         "Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch",
@@ -126,5 +135,10 @@ class TrainConfig:
             )
         if self.rng not in RNG_CHOICES:
             raise TrainError(f"--rng must be one of {RNG_CHOICES}, got {self.rng!r}.")
+        if self.prompt_template != PROMPT_ENSEMBLE and "{label}" not in str(self.prompt_template):
+            raise TrainError(
+                f"--prompt-template {self.prompt_template!r} has no {{label}} placeholder: use "
+                f"e.g. 'a video about {{label}}.', '{{label}}', or {PROMPT_ENSEMBLE!r}."
+            )
         if self.verbose not in VERBOSE_CHOICES:
             raise TrainError(f"--verbose must be 0, 1 or 2, got {self.verbose!r}.")

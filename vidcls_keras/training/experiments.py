@@ -53,7 +53,7 @@ from vidcls_keras.errors import VidclsError
 from vidcls_keras.files import ensure_dir
 from vidcls_keras.retrieval import evaluation as retrieval_evaluation
 from vidcls_keras.retrieval import zeroshot
-from vidcls_keras.training import resume, trainer
+from vidcls_keras.training import open_set, resume, trainer
 from vidcls_keras.training.artifacts import CONFIG_FILENAME, METRICS_FILENAME
 from vidcls_keras.training.config import TrainConfig
 
@@ -101,6 +101,22 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("max", "max + linear", {"model": "max", "mixup": False}),
     Experiment("vote", "mean + linear, frame majority vote", {"model": "vote", "mixup": False}),
     Experiment("zero_shot", "zero-shot CLIP (no training)", {}, None, zeroshot.experiment_run),
+    # CLIP's joint space: heads whose classes are CLIP texts (models.aligned), and the open-set
+    # protocol: each test video named by an aligned head trained without its class, among all C
+    # names (training.open_set; plain CLIP zero-shot on the same videos is the zero_shot row).
+    Experiment("aligned_lstm", "text-aligned LSTM", {"model": "aligned_lstm", "mixup": False}),
+    Experiment(
+        "aligned_transformer",
+        "text-aligned transformer",
+        {"model": "aligned_transformer", "mixup": False},
+    ),
+    Experiment(
+        "open_set",
+        "text-aligned LSTM, class unseen in training (open set)",
+        {"model": "aligned_lstm", "mixup": False},
+        None,
+        open_set.experiment_run,
+    ),
 ]
 
 

@@ -204,6 +204,8 @@ def _model_arguments(
         value = getattr(config, field.name)
         if field.name in parameters and field.name not in arguments and value is not None:
             arguments[field.name] = value
+    if "class_text_embeddings" in parameters:  # text-aligned heads (models.aligned)
+        arguments["class_text_embeddings"] = _class_text_embeddings(config, facts)
     if "image_encoder" in parameters:
         if facts.embedder_spec is None:
             raise TrainError(
@@ -221,6 +223,27 @@ def _model_arguments(
         if name in parameters:
             arguments[name] = value
     return arguments, "frames"
+
+
+def _class_text_embeddings(config: TrainConfig, facts: _DatasetFacts) -> np.ndarray:
+    """The CLIP text embeddings `(C, D)` of the class names (underscores as spaces) in
+    `--prompt-template`, by the text tower of the dataset's embedder."""
+    if facts.embedder_spec is None:
+        raise TrainError(
+            f"--model {config.model} scores classes by their CLIP text embeddings, but dataset "
+            f"{facts.name!r} records no embedder spec in its metadata (whose text tower would "
+            "embed the class names); rebuild it with the project's builders."
+        )
+    from vidcls_keras.retrieval.index import class_name_query
+    from vidcls_keras.training import open_set  # the text tower: only for aligned heads
+
+    texts = [class_name_query(name) for name in facts.label_names]
+    try:
+        return open_set.label_text_embeddings(
+            facts.embedder_spec, texts, config.prompt_template, embed_dim=facts.embed_dim
+        )
+    except open_set.OpenSetError as error:
+        raise TrainError(f"--model {config.model}: {error}") from error
 
 
 def _distribution(config: TrainConfig) -> keras.distribution.Distribution | None:
@@ -556,7 +579,12 @@ def _run_record(
         "max_frames": run.max_frames,
         # Frames per video the dataset sampled and embedded: prediction samples as many.
         "num_frames": facts.frames_per_video,
-        "model_arguments": {k: v for k, v in run.model_arguments.items() if k != "image_encoder"},
+        # Not the encoder nor the class text embeddings (in model.keras; prompt_template above).
+        "model_arguments": {
+            k: v
+            for k, v in run.model_arguments.items()
+            if k not in ("image_encoder", "class_text_embeddings")
+        },
         "inputs": run.input_kind,
         "splits": run.splits,
         "num_examples": {
