@@ -78,3 +78,25 @@ def test_split_frame_embeddings(random_dataset):
     np.testing.assert_array_equal(got, frames[4])
     with pytest.raises(index_module.SearchError, match="no video 'nope'.*video0_0"):
         video_embeddings.split_frame_embeddings(DATASET, "test", random_dataset, "nope")
+
+
+@pytest.mark.parametrize("name", ["aligned_lstm", "aligned_transformer"])
+def test_an_untrained_aligned_head_is_the_mean_pooled_index(random_dataset, tmp_path, name):
+    """models.aligned's heads start as CLIP zero-shot on the mean of the unit frames (temporal
+    residual zero, projection identity): their video embedding is then the search index's
+    vector (videos of at most max_frames frames: nothing trimmed)."""
+    from vidcls_keras.models import MODELS
+
+    if name not in MODELS:
+        pytest.skip(f"models.aligned ({name}) not present in this tree")
+    text = np.random.default_rng(0).standard_normal((3, TINY_EMBED_DIM))
+    sizes = {"units": 8} if name == "aligned_lstm" else {}
+    try:
+        head = MODELS[name](3, 5, TINY_EMBED_DIM, class_text_embeddings=text, **sizes)
+    except TypeError:  # other size arguments: the builder's defaults
+        head = MODELS[name](3, 5, TINY_EMBED_DIM, class_text_embeddings=text)
+    run_dir = write_run(tmp_path / name, head, CLASS_NAMES, 5)
+    assert video_embeddings.has_video_embedding(run_dir)
+    aligned = video_embeddings.run_video_index(run_dir, DATASET, "test", random_dataset)
+    mean_pooled = index_module.load_video_index(DATASET, "test", random_dataset)
+    np.testing.assert_allclose(aligned.embeddings, mean_pooled.embeddings, atol=1e-5)
