@@ -13,6 +13,19 @@ Two kinds of inputs, one per kind of model (see `vidcls_keras.models`):
 
 Labels are one-hot float32 `(batch, num_classes)`; after mixup they are soft.
 
+Multi-label data (YouTube-8M: examples with a `labels` sequence of class indices instead of one
+`label`, see `is_multilabel`) gives the same `frames` inputs, with labels multi-hot float32
+`(batch, num_classes)` (soft in [0, 1] after mixup, which mixes them as one-hot rows):
+
+- video level (`mean_rgb`, `mean_audio` float32): one frame, `concat(mean_rgb, mean_audio)`,
+  padded with zero rows when `max_frames > 1`;
+- frame level (`rgb`, `audio` uint8 `(n, width)`, one row per second): `concat(rgb, audio)` per
+  second, the *first* `max_frames` seconds kept (as the YouTube-8M starter's reader does), zero
+  rows after; dequantized (`youtube8m.records.dequantize`) after batching, so the shuffle buffer
+  and cache hold uint8 (4 times less memory), and padded rows stay 0.0.
+
+Either feature may lack its audio (`mean_audio` / `audio` absent: shards without audio).
+
 Seeding: one `seed` fixes the shuffles and the mixup weights, so building the pipeline twice
 with the same seed gives the same batches, epoch after epoch (each epoch reshuffles). TF mixes
 its global seed into seeded ops, so the batches also depend on `tf.random.set_seed` /
@@ -30,8 +43,12 @@ import tensorflow_datasets as tfds
 
 from vidcls_keras._compat.tf_seed import use_fixed_graph_seed
 from vidcls_keras.clip.preprocessing import CLIP_MEAN, CLIP_STD  # one place; no Keras import
+from vidcls_keras.youtube8m.records import dequantize
 
 INPUT_KINDS = ("frames", "pixels", "features")
+# The YouTube-8M features, video and frame level: (visual, audio); audio may be absent.
+VIDEO_LEVEL_FEATURES = ("mean_rgb", "mean_audio")
+FRAME_LEVEL_FEATURES = ("rgb", "audio")
 DEFAULT_SHUFFLE_BUFFER = 2048  # more than youtube_videos' 1,553 training videos: a full shuffle
 
 
@@ -98,10 +115,15 @@ def make_batches(
     `max_frames` equal stretches), so the kept frames still span the whole video; fewer rows are
     padded with zero rows at the end, marked False in `padding_mask`.
 
+    Multi-label examples (`is_multilabel`: YouTube-8M's features, see the module docstring) keep
+    the *first* `max_frames` seconds instead, and give multi-hot labels.
+
     Args:
         ds: TFDS examples with the project's features (`embeddings` float32 (n, D), `label`
-            int64, `frame` uint8 (224, 224, 3) or its encoded bytes, ...), e.g. from `load_split`.
-        num_classes: number of classes (length of the one-hot labels).
+            int64, `frame` uint8 (224, 224, 3) or its encoded bytes, ...), e.g. from `load_split`;
+            or YouTube-8M examples (`labels` int64 (k,), `mean_rgb`/`mean_audio` or
+            `rgb`/`audio`), from the `youtube8m` dataset or `youtube8m.stream`.
+        num_classes: number of classes (length of the one-hot or multi-hot labels).
         batch_size: examples per batch.
         training: shuffle (and mixup, if asked) when True; fixed order when False.
         max_frames: frames per padded video; required for `inputs="frames"`.
@@ -124,11 +146,13 @@ def make_batches(
 
     Returns:
         A `tf.data.Dataset` of `(inputs, labels)`: inputs as in this module's docstring,
-        labels float32 `(batch, num_classes)`, each row summing to 1.
+        labels float32 `(batch, num_classes)`, each row summing to 1 (multi-label: 0/1 rows,
+        any number of ones, soft after mixup).
 
     Raises:
         ValueError: on an unknown `inputs` kind, a size that is not positive, `mixup_alpha <= 0`
-            or `seed`, or mixup asked for with `training=False`.
+            or `seed`, mixup asked for with `training=False`, or multi-label examples with
+            `inputs="pixels"`.
     """
     if inputs not in INPUT_KINDS:
         raise ValueError(f"inputs must be one of {INPUT_KINDS}, got {inputs!r}.")
@@ -158,7 +182,23 @@ def make_batches(
             f"epochs must be None or a range of step 1 with training=True, got {epochs!r}."
         )
 
-    if inputs == "frames":
+    multilabel = is_multilabel(ds.element_spec)
+    if multilabel and inputs != "frames":
+        raise ValueError(
+            'multi-label (YouTube-8M) examples have no stored frame: use inputs="frames".'
+        )
+    if multilabel:
+
+        def prepare(example):
+            frames, padding_mask = youtube8m_frames(example, max_frames)
+            return {"frames": frames, "padding_mask": padding_mask}, _multi_hot(
+                example, num_classes
+            )
+
+        # Frame level: uint8 until batched (see the module docstring); video level: float32.
+        finish = _dequantize_batch if FRAME_LEVEL_FEATURES[0] in ds.element_spec else None
+
+    elif inputs == "frames":
 
         def prepare(example):
             frames, padding_mask = pad_or_trim(example["embeddings"], max_frames)
@@ -266,6 +306,59 @@ def pad_or_trim(embeddings: tf.Tensor, max_frames: int) -> tuple[tf.Tensor, tf.T
     frames = tf.cond(count > max_frames, trim, pad)
     frames = tf.ensure_shape(frames, [max_frames, embeddings.shape[-1]])
     return frames, positions < count
+
+
+def is_multilabel(features: dict) -> bool:
+    """Whether examples are multi-label: a `labels` sequence of class indices, no `label`.
+
+    Args:
+        features: an example dict's keys, e.g. `tf.data.Dataset.element_spec` or
+            `DatasetInfo.features`.
+    """
+    return "labels" in features and "label" not in features
+
+
+def youtube8m_frames(example: dict, max_frames: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """One YouTube-8M example's features as padded model frames (see the module docstring).
+
+    Args:
+        example: video level `mean_rgb` float32 `(R,)` [+ `mean_audio` `(A,)`], or frame level
+            `rgb` uint8 `(n, R)` [+ `audio` uint8 `(n, A)`].
+        max_frames: rows to return.
+
+    Returns:
+        `(frames, padding_mask)`: `(max_frames, R + A)`, float32 at video level and still uint8
+        (quantized) at frame level, the first `min(n, max_frames)` rows real and the rest 0; and
+        bool `(max_frames,)`, True on the real rows.
+
+    Raises:
+        ValueError: the example has neither level's features.
+    """
+    if VIDEO_LEVEL_FEATURES[0] in example:  # one frame: the video's means
+        parts = [
+            tf.cast(example[name], tf.float32) for name in VIDEO_LEVEL_FEATURES if name in example
+        ]
+        rows = tf.concat(parts, axis=-1)[None]
+    elif FRAME_LEVEL_FEATURES[0] in example:  # the first seconds, as the starter's reader
+        parts = [example[name] for name in FRAME_LEVEL_FEATURES if name in example]
+        rows = tf.concat(parts, axis=-1)[:max_frames]
+    else:
+        raise ValueError(
+            f"a YouTube-8M example needs {VIDEO_LEVEL_FEATURES[0]!r} (video level) or "
+            f"{FRAME_LEVEL_FEATURES[0]!r} (frame level); it has {sorted(example)}."
+        )
+    count = tf.shape(rows)[0]
+    frames = tf.pad(rows, [[0, max_frames - count], [0, 0]])
+    frames = tf.ensure_shape(frames, [max_frames, rows.shape[-1]])
+    return frames, tf.range(max_frames) < count
+
+
+def _dequantize_batch(batch_inputs: dict, labels: tf.Tensor) -> tuple[dict, tf.Tensor]:
+    """Frame level, after batching: uint8 frames -> float32, padded rows 0.0 (not dequantized 0)."""
+    frames, padding_mask = batch_inputs["frames"], batch_inputs["padding_mask"]
+    real = padding_mask[..., None]
+    frames = tf.where(real, dequantize(frames), tf.zeros([], tf.float32))
+    return {"frames": frames, "padding_mask": padding_mask}, labels
 
 
 def attach_features(ds: tf.data.Dataset, features: np.ndarray) -> tf.data.Dataset:
@@ -387,6 +480,19 @@ def _one_hot(example: dict, num_classes: int) -> tf.Tensor:
         message=f"label out of range: num_classes={num_classes} is less than the dataset's",
     )
     return tf.one_hot(label, num_classes, dtype=tf.float32)
+
+
+def _multi_hot(example: dict, num_classes: int) -> tf.Tensor:
+    """The example's `labels` (int64 `(k,)`, k may be 0) as float32 multi-hot `(num_classes,)`."""
+    labels = tf.cast(example["labels"], tf.int64)
+    # tf.one_hot would silently give all zeros for a label >= num_classes.
+    tf.debugging.assert_less(
+        labels,
+        tf.constant(num_classes, tf.int64),
+        message=f"label out of range: num_classes={num_classes} is less than the dataset's",
+    )
+    # A sum, not a max: the max of no labels (an unlabelled test video) would be -inf.
+    return tf.minimum(tf.reduce_sum(tf.one_hot(labels, num_classes, dtype=tf.float32), 0), 1.0)
 
 
 def _frame_uint8(frame: tf.Tensor) -> tf.Tensor:

@@ -3,6 +3,7 @@
     classifier = VideoClassifier.load("runs/mean")          # or "classifier.keras"
     classifier.predict("clip.mp4", top_k=3)                 # [{"label": ..., "score": ...}, ...]
     classifier.predict(frames)                              # uint8 (k, H, W, 3) frames
+    VideoClassifier.load("runs/yt8m_moe").predict(features) # multi-label: float (k, D) features
 
 MODEL is either a training output directory (`model.keras`, the head, + `config.json`, written by
 `python -m vidcls_keras.train`; names in `training.artifacts`) or an end-to-end `.keras` file
@@ -41,6 +42,11 @@ DEFAULT_TOP_K = 3
 
 class ModelLoadError(VidclsError):
     """MODEL is neither a training output directory nor an end-to-end `.keras` file."""
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Elementwise sigmoid, in float64 then cast to float32 (no overflow for any logit)."""
+    return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, dtype=np.float64)))).astype(np.float32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -232,6 +238,10 @@ class VideoClassifier:
             in training), `max_frames` for an end-to-end model.
         dataset_num_frames: frames per video of the training dataset (`config.json`'s
             `num_frames`); None: `max_frames`.
+        multilabel: a multi-label (YouTube-8M) head: it reads precomputed features, float
+            `(k, D)` (per second `concat(rgb, audio)`, dequantized; one row of `concat(mean_rgb,
+            mean_audio)` at video level), the first `max_frames` rows kept as in training, and
+            its probabilities are one sigmoid per class (they need not sum to 1).
 
     Attributes:
         kind: `"sequence"` (embedder + head over embeddings), `"pixels"` (the single-frame head:
@@ -254,8 +264,10 @@ class VideoClassifier:
         num_frames: int | None = None,
         *,
         dataset_num_frames: int | None = None,
+        multilabel: bool = False,
     ) -> None:
         self.model = model
+        self.multilabel = multilabel
         self.label_names = tuple(label_names)
         self.max_frames = int(max_frames)
         self.embedder_spec = embedder_spec
@@ -264,7 +276,7 @@ class VideoClassifier:
             self.kind = "end_to_end"
         else:
             self.kind = head_kind(model)
-            if self.kind == "sequence" and embedder is None:
+            if self.kind == "sequence" and embedder is None and not multilabel:
                 raise ValueError(
                     f"head {model.name!r} reads frame embeddings: pass the FrameEmbedder that "
                     "made the training embeddings (`FrameEmbedder.from_spec(spec)`)."
@@ -305,7 +317,7 @@ class VideoClassifier:
                 raise ModelLoadError(str(error)) from error
             head = _load_keras(path / artifacts.MODEL_FILENAME)
             embedder = None
-            if head_kind(head) == "sequence":
+            if head_kind(head) == "sequence" and not config.multilabel:
                 try:
                     embedder = clip.FrameEmbedder.from_spec(config.embedder_spec)
                 except (OSError, ValueError) as error:
@@ -321,6 +333,7 @@ class VideoClassifier:
                 embedder,
                 num_frames,
                 dataset_num_frames=config.num_frames,
+                multilabel=config.multilabel,
             )
             # Frames as the training dataset sampled them: "exact", or approximate "keyframes".
             classifier.frame_sampling = getattr(config, "frame_sampling", "exact")
@@ -426,6 +439,8 @@ class VideoClassifier:
         Raises:
             video.VideoDecodeError: the file cannot be decoded.
             ValueError: frames of the wrong dtype, rank or count.
+        if self.multilabel:
+            return sigmoid(self.model.predict_on_batch(self._features(video_or_frames)))[0]
         """
         self.last_count = None
         if self.kind == "sequence":
@@ -449,6 +464,22 @@ class VideoClassifier:
         padded = np.zeros((rows, *pixels.shape[1:]), pixels.dtype)
         padded[: len(pixels)] = pixels
         logits = self.model.predict_on_batch({"pixels": padded})[: len(pixels)]
+    def _features(self, features: Any) -> dict[str, np.ndarray]:
+        """A multi-label head's input: float `(k, D)` features, the first `max_frames` rows."""
+        array = np.asarray(features) if isinstance(features, np.ndarray) else None
+        width = int(self.model.inputs[0].shape[-1])
+        if array is None or array.ndim != 2 or array.shape[1] != width or not len(array):
+            shape = None if array is None else array.shape
+            raise ValueError(
+                f"this multi-label (YouTube-8M) model reads precomputed features, float (k, "
+                f"{width}) with k >= 1 (per second concat(rgb, audio), dequantized; or one row of "
+                f"concat(mean_rgb, mean_audio)), not {type(features).__name__} {shape}."
+            )
+        frames, padding_mask = pad_frames(
+            array[: self.max_frames].astype(np.float32), self.max_frames
+        )
+        return {"frames": frames, "padding_mask": padding_mask}
+
         return softmax(logits).mean(axis=0)
 
     def predict(

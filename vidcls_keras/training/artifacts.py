@@ -70,13 +70,16 @@ class RunConfig:
         max_frames: frame slots of the head's input (`frames` axis 1).
         num_frames: frames per video the training dataset sampled and embedded (its metadata's
             `num_frames`); runs written before it was recorded fall back to `max_frames`.
-        embedder_spec: `FrameEmbedder.spec` of the encoder that made the training embeddings.
+        embedder_spec: `FrameEmbedder.spec` of the encoder that made the training embeddings;
+            None for a multi-label (YouTube-8M) run, whose features come precomputed.
+        multilabel: the head's outputs are one sigmoid per class (config.json's `multilabel`).
     """
 
     label_names: tuple[str, ...]
     max_frames: int
     num_frames: int
-    embedder_spec: str
+    embedder_spec: str | None
+    multilabel: bool = False
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> RunConfig:
@@ -100,7 +103,8 @@ class RunConfig:
             raise RunConfigError(
                 f"{path}: lacks {missing}; it must come from `python -m vidcls_keras.train`."
             )
-        if not config.get("embedder_spec"):
+        multilabel = bool(config.get("multilabel", False))
+        if not config.get("embedder_spec") and not multilabel:
             raise RunConfigError(
                 f"{path}: records no embedder_spec (the dataset's metadata had none), so frames "
                 "cannot be embedded as in training; rebuild the dataset with the project's "
@@ -112,5 +116,6 @@ class RunConfig:
             label_names=tuple(str(name) for name in config["label_names"]),
             max_frames=max_frames,
             num_frames=max_frames if num_frames is None else int(num_frames),
-            embedder_spec=str(config["embedder_spec"]),
+            embedder_spec=str(config["embedder_spec"]) if config.get("embedder_spec") else None,
+            multilabel=multilabel,
         )

@@ -99,6 +99,31 @@ class TrainConfig:
         "about {label}.', 'a photo of {label}.', ...), or one template with {label}, e.g. "
         "'{label}'",
     )
+    # Multi-label heads' sizes (None: the YouTube-8M starter's default, in the model builder).
+    moe_num_mixtures: int | None = _field(
+        None, "moe and dbof: experts per class, the dummy one not counted (starter: 2)"
+    )
+    dbof_cluster_size: int | None = _field(None, "dbof: units of the cluster layer (starter: 8192)")
+    dbof_hidden_size: int | None = _field(None, "dbof: units of the hidden layer (starter: 1024)")
+    dbof_iterations: int | None = _field(
+        None, "dbof: frames sampled per video, seeded random in training (starter: 30)"
+    )
+    yt8m_files: str | None = _field(
+        None,
+        "stream YouTube-8M shards instead of a built --dataset: the training glob, e.g. "
+        "'yt8m/frame/train*.tfrecord' (quoted); the level (video/frame) is read off a record",
+    )
+    yt8m_validation_files: str | None = _field(
+        None, "with --yt8m-files: the validation glob (default: 'train' -> 'validate' in its name)"
+    )
+    yt8m_test_files: str | None = _field(
+        None, "with --yt8m-files: the test glob (default: 'train' -> 'test' in its name)"
+    )
+    yt8m_vocabulary: str | None = _field(
+        None,
+        "with --yt8m-files: vocabulary.csv (default: beside the shards or one folder up; "
+        "without one, classes are named 'class <index>')",
+    )
     verbose: int = _field(
         1,
         "Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch",
@@ -140,5 +165,23 @@ class TrainConfig:
                 f"--prompt-template {self.prompt_template!r} has no {{label}} placeholder: use "
                 f"e.g. 'a video about {{label}}.', '{{label}}', or {PROMPT_ENSEMBLE!r}."
             )
+        for name in (
+            "moe_num_mixtures",
+            "dbof_cluster_size",
+            "dbof_hidden_size",
+            "dbof_iterations",
+        ):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise TrainError(
+                    f"--{name.replace('_', '-')} must be a positive int or unset, got {value!r}."
+                )
+        if not self.yt8m_files:
+            for name in ("yt8m_validation_files", "yt8m_test_files", "yt8m_vocabulary"):
+                if getattr(self, name):
+                    raise TrainError(
+                        f"--{name.replace('_', '-')} goes with --yt8m-files (the training "
+                        "shards' glob), which is not set."
+                    )
         if self.verbose not in VERBOSE_CHOICES:
             raise TrainError(f"--verbose must be 0, 1 or 2, got {self.verbose!r}.")

@@ -3,6 +3,8 @@
     predict_logits        a batched tf.data split + model -> logits (N, C) and one-hot labels (N, C)
     classification_report logits + labels                 -> loss, accuracy, f1-micro/macro,
                                                              per-class report, confusion matrix
+    multilabel_classification_report                      -> (multi-label) binary cross-entropy,
+                          logits + multi-hot labels          YouTube-8M's GAP@20, hit@1, PERR, mAP
     plot_history          keras History dict              -> training-curve PNG
     plot_confusion_matrix confusion matrix                -> PNG
     ValidationMetrics     a Keras callback: validation scores in every epoch's logs
@@ -28,6 +30,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics as sklearn_metrics
+
+from vidcls_keras.training import multilabel_metrics
+
+# The multi-label metrics, in metrics.json, the epoch logs (val_<name>) and the experiments table.
+MULTILABEL_METRICS = ("gap", "hit_at_one", "perr", "mean_ap")
 
 
 def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
@@ -157,6 +164,47 @@ def classification_report(
     }
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Elementwise sigmoid, in float64 then cast to float32 (no overflow for any logit)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)
+
+
+def multilabel_classification_report(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Loss and YouTube-8M's official metrics of multi-label predictions.
+
+    The metrics (`training.multilabel_metrics`, the starter's `eval_util.py` definitions) rank
+    the sigmoid probabilities, as the starter's models output them.
+
+    Args:
+        logits: float `(N, C)` model outputs (one sigmoid per class).
+        labels: float `(N, C)` multi-hot labels (0/1; a video may have none).
+
+    Returns:
+        A JSON-ready dict: `num_examples`, `loss` (binary cross-entropy from logits, the mean
+        over videos and classes, as training reports it), `gap` (GAP@20), `hit_at_one`, `perr`,
+        `mean_ap` (mAP over the top 20 per video, over classes with a positive), and
+        `num_labels` (positive labels in all).
+
+    Raises:
+        ValueError: when the shapes disagree.
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.float32)
+    if logits.ndim != 2 or logits.shape != labels.shape:
+        raise ValueError(
+            f"multilabel_classification_report: expected logits and labels of the same shape "
+            f"(N, C); got {logits.shape} and {labels.shape}."
+        )
+    losses = keras.losses.binary_crossentropy(labels, logits, from_logits=True)
+    return {
+        "num_examples": int(len(labels)),
+        "loss": float(np.mean(keras.ops.convert_to_numpy(losses))),
+        **multilabel_metrics.multilabel_report(sigmoid(logits), labels),
+        "num_labels": int(labels.sum()),
+    }
+
+
 def _new_figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
@@ -263,21 +311,38 @@ class ValidationMetrics(keras.callbacks.Callback):
     bar) see these entries. Unlike `fit(validation_data=...)`, the last short batch is padded,
     so it also runs under `DataParallel` and gives the same numbers there.
 
+    With `multilabel=True` (multi-hot labels) it adds `val_loss` (mean binary cross-entropy)
+    and `val_gap`, `val_hit_at_one`, `val_perr`, `val_mean_ap`
+    (`multilabel_classification_report`) instead.
+
     Args:
         dataset: batched `(inputs, one_hot_labels)`, not shuffled.
         label_names: class names in label order.
         batch_size: the dataset's batch size.
+        multilabel: the labels are multi-hot (sigmoid outputs).
     """
 
-    def __init__(self, dataset: tf.data.Dataset, label_names: Sequence[str], batch_size: int):
+    def __init__(
+        self,
+        dataset: tf.data.Dataset,
+        label_names: Sequence[str],
+        batch_size: int,
+        multilabel: bool = False,
+    ):
         super().__init__()
         self.dataset = dataset
         self.label_names = list(label_names)
         self.batch_size = batch_size
+        self.multilabel = multilabel
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logits, labels = predict_logits(self.model, self.dataset, batch_size=self.batch_size)
-        report = classification_report(logits, labels, self.label_names)
+        if self.multilabel:
+            report = multilabel_classification_report(logits, labels)
+            names = ("loss", *MULTILABEL_METRICS)
+        else:
+            report = classification_report(logits, labels, self.label_names)
+            names = ("loss", "accuracy", "f1_macro")
         if logs is not None:
-            for name in ("loss", "accuracy", "f1_macro"):
+            for name in names:
                 logs[f"val_{name}"] = report[name]

@@ -120,6 +120,21 @@ EXPERIMENTS: list[Experiment] = [
 ]
 
 
+# Multi-label data (YouTube-8M, issue 11): the starter's heads and ours, on its features. A sweep
+# over a multi-label dataset runs these instead of EXPERIMENTS; its table shows GAP@20, hit@1,
+# PERR and mAP (evaluate.MULTILABEL_METRICS).
+MULTILABEL_EXPERIMENTS: list[Experiment] = [
+    Experiment("logistic", "logistic (starter)", {"model": "logistic", "mixup": False}),
+    Experiment("moe", "mixture of 2 experts (starter)", {"model": "moe", "mixup": False}),
+    Experiment("moe_mixup", "mixture of 2 experts, mixup", {"model": "moe", "mixup": True}),
+    Experiment("dbof", "deep bag of frames (starter)", {"model": "dbof", "mixup": False}),
+    Experiment("lstm_frames", "bidirectional LSTM", {"model": "lstm", "mixup": False}),
+    Experiment("mean_frames", "mean + linear", {"model": "mean", "mixup": False}),
+    Experiment("transformer_frames", "transformer", {"model": "transformer", "mixup": False}),
+]
+_MULTILABEL_COLUMNS = {"gap": "GAP@20", "hit_at_one": "hit@1", "perr": "PERR", "mean_ap": "mAP"}
+
+
 class ExperimentsError(VidclsError):
     """An invalid request: unknown configuration name, no seeds, duplicate seeds."""
 
@@ -136,6 +151,11 @@ class RunResult:
     test_loss: float
     best_epoch: int | None
     output_dir: str
+    # Multi-label runs: the official metrics (their f1 and accuracy fields are NaN).
+    test_gap: float | None = None
+    test_hit_at_one: float | None = None
+    test_perr: float | None = None
+    test_mean_ap: float | None = None
 
 
 def incomparable_reason(embedder_spec: str | None, *, generated_videos: bool = False) -> str | None:
@@ -168,6 +188,18 @@ def _dataset_embedder(base: TrainConfig) -> str | None:
         return None
     embedder = (info.metadata or {}).get("embedder")
     return None if embedder is None else str(embedder)
+
+
+def _dataset_multilabel(base: TrainConfig) -> bool:
+    """Whether the sweep's data are multi-label (streamed YouTube-8M shards, or a built dataset
+    whose examples have a `labels` sequence); False when the dataset cannot be read."""
+    if base.yt8m_files:
+        return True
+    try:
+        _, info = data.load_split(base.dataset, "test", base.data_dir)
+    except (ValueError, AssertionError):
+        return False
+    return data.is_multilabel(info.features)
 
 
 def _select(names: Sequence[str] | None, experiments: Sequence[Experiment]) -> list[Experiment]:
@@ -235,12 +267,17 @@ def run_experiments(
         ExperimentsError: unknown names in `only`, or no / repeated seeds.
         training.config.TrainError: a run that cannot start (dataset not built, ...).
     """
+    multilabel = _dataset_multilabel(base)
+    if multilabel and experiments is EXPERIMENTS:
+        experiments = MULTILABEL_EXPERIMENTS
     selected = _select(only, experiments)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ExperimentsError(f"--seeds must be distinct integers, at least one; got {seeds}.")
     output_dir = pathlib.Path(output_dir)
     ensure_dir(output_dir, "--output-dir")
     not_comparable = incomparable_reason(_dataset_embedder(base), generated_videos=generated_videos)
+    if multilabel:
+        not_comparable = "the data are multi-label YouTube-8M features, not its four topics"
     results = []
     for experiment in selected:
         for seed in seeds:
@@ -257,17 +294,22 @@ def run_experiments(
                 RunResult(
                     experiment=experiment.name,
                     seed=seed,
-                    test_f1_micro=float(test["f1_micro"]),
-                    test_f1_macro=float(test["f1_macro"]),
-                    test_accuracy=float(test["accuracy"]),
+                    test_f1_micro=float(test.get("f1_micro", np.nan)),
+                    test_f1_macro=float(test.get("f1_macro", np.nan)),
+                    test_accuracy=float(test.get("accuracy", np.nan)),
                     test_loss=float(test["loss"]),
                     best_epoch=best_epoch,
                     output_dir=str(run_dir),
+                    **{
+                        f"test_{name}": float(test[name])
+                        for name in _MULTILABEL_COLUMNS
+                        if name in test
+                    },
                 )
             )
             # Rewritten after every run, so an interrupted sweep keeps what it finished.
             write_summary(results, selected, base, output_dir, not_comparable=not_comparable)
-    if retrieval and results:
+    if retrieval and results and not multilabel:  # retrieval reads CLIP embeddings
         retrieval_evaluation.experiments_retrieval(
             base.dataset,
             base.data_dir,
@@ -321,6 +363,10 @@ def summarize(
             "f1_macro_std": f1_macro_std,
             "accuracy_mean": float(np.mean([run.test_accuracy for run in runs])),
         }
+        if runs[0].test_gap is not None:  # multi-label: the official metrics
+            for name in _MULTILABEL_COLUMNS:
+                mean, std = _mean_std([getattr(run, f"test_{name}") for run in runs])
+                row[f"{name}_mean"], row[f"{name}_std"] = mean, std
         if with_original:
             original = experiment.original_f1_micro
             row["original_f1_micro"] = original
@@ -408,6 +454,25 @@ def write_summary(
             line += " — |" if difference is None else f" {difference:+.3f} |"
         lines.append(line)
     lines += ["", f"Per run: `{RUNS_FILENAME}`; bar chart: `{RESULTS_PNG_FILENAME}`.", ""]
+    if rows and "gap_mean" in rows[0]:  # multi-label: the official metrics' table instead
+        lines[4:] = [
+            "Test GAP@20, hit@1, PERR and mAP (YouTube-8M's official metrics, "
+            "`training.multilabel_metrics`): mean ± sample standard deviation over the seeds.",
+            "",
+            "| configuration | seeds | " + " | ".join(_MULTILABEL_COLUMNS.values()) + " |",
+            "|---|---:|" + "---:|" * len(_MULTILABEL_COLUMNS),
+            *(
+                f"| {row['description']} | {row['num_seeds']} | "
+                + " | ".join(
+                    _format(row[f"{name}_mean"], row[f"{name}_std"]) for name in _MULTILABEL_COLUMNS
+                )
+                + " |"
+                for row in rows
+            ),
+            "",
+            f"Per run: `{RUNS_FILENAME}`; bar chart (GAP@20): `{RESULTS_PNG_FILENAME}`.",
+            "",
+        ]
     (output_dir / RESULTS_MD_FILENAME).write_text("\n".join(lines), encoding="utf-8")
     plot_results(rows, output_dir / RESULTS_PNG_FILENAME, not_comparable=not_comparable)
     return rows
@@ -437,8 +502,9 @@ def results_figure(
     axis = figure.subplots()
     positions = np.arange(len(rows))
     width = 0.38
-    means = [row["f1_micro_mean"] for row in rows]
-    errors = [0.0 if np.isnan(row["f1_micro_std"]) else row["f1_micro_std"] for row in rows]
+    metric = "gap" if rows and "gap_mean" in rows[0] else "f1_micro"  # GAP@20: multi-label
+    means = [row[f"{metric}_mean"] for row in rows]
+    errors = [0.0 if np.isnan(row[f"{metric}_std"]) else row[f"{metric}_std"] for row in rows]
     originals = [] if not_comparable else [row["original_f1_micro"] for row in rows]
     offset = width / 2 if originals else 0.0
     axis.bar(positions - offset, means, width, yerr=errors, capsize=4, label="this project")
@@ -457,7 +523,7 @@ def results_figure(
             fontsize="small",
         )
     axis.set_xticks(positions, labels=[row["description"] for row in rows], rotation=20, ha="right")
-    axis.set_ylabel("test f1-micro")
+    axis.set_ylabel("test GAP@20" if metric == "gap" else "test f1-micro")
     # Zoom in on the top of the scale when every bar is high (the original's are all > 0.84).
     lows = [mean - error for mean, error in zip(means, errors, strict=True)]
     low = min(lows + [value for value in originals if value is not None] + [1.0])

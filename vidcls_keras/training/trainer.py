@@ -54,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import glob
 import importlib.util
 import inspect
 import logging
@@ -72,6 +73,7 @@ import tensorflow as tf
 import vidcls_keras
 from vidcls_keras import data
 from vidcls_keras._compat import jax_prng
+from vidcls_keras.errors import VidclsError
 from vidcls_keras.models import MODELS, build_model
 from vidcls_keras.models.frame import split_frozen_encoder
 from vidcls_keras.training import artifacts, evaluate, resume
@@ -93,6 +95,7 @@ from vidcls_keras.training.config import (  # noqa: F401 (also importable from h
     TrainConfig,
     TrainError,
 )
+from vidcls_keras.youtube8m import records, stream
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +115,13 @@ class _DatasetFacts:
     embed_dim: int
     frames_per_video: int | None
     embedder_spec: str | None
+    multilabel: bool = False  # a `labels` sequence per example (YouTube-8M), sigmoid outputs
 
 
 def _dataset_facts(info: Any) -> _DatasetFacts:
     """Reads label names, embedding width, frames per video and embedder spec from `info`."""
+    if isinstance(info, stream.StreamInfo) or data.is_multilabel(info.features):
+        return _youtube8m_facts(info)
     label = info.features["label"]
     metadata = dict(info.metadata or {})
     frames_per_video = metadata.get("num_frames")
@@ -129,6 +135,33 @@ def _dataset_facts(info: Any) -> _DatasetFacts:
         embed_dim=int(info.features["embeddings"].shape[-1]),
         frames_per_video=int(frames_per_video) if frames_per_video is not None else None,
         embedder_spec=str(embedder_spec) if embedder_spec is not None else None,
+    )
+
+
+def _youtube8m_facts(info: Any) -> _DatasetFacts:
+    """The facts of a multi-label YouTube-8M dataset: built (`DatasetInfo`) or streamed
+    (`youtube8m.stream.StreamInfo`). Frames are `rgb + audio` wide; a video-level example is one
+    frame, a frame-level one up to `records.MAX_FRAMES` (the starter's 300) seconds."""
+    if isinstance(info, stream.StreamInfo):
+        metadata, label_names = info.metadata, list(info.label_names)
+        name, config_name, version = "youtube8m", info.level, "stream"
+    else:
+        metadata = dict(info.metadata or {})
+        label_names = [str(name) for name in info.features["labels"].feature.names]
+        name, config_name, version = info.name, info.config_name or None, str(info.version)
+    level = metadata.get("level") or (
+        "frame" if "rgb" in getattr(info, "features", {}) else "video"
+    )
+    return _DatasetFacts(
+        name=name,
+        config_name=config_name,
+        version=version,
+        num_classes=len(label_names),
+        label_names=label_names,
+        embed_dim=int(metadata["rgb_size"]) + int(metadata.get("audio_size") or 0),
+        frames_per_video=1 if level == "video" else records.MAX_FRAMES,
+        embedder_spec=None,
+        multilabel=True,
     )
 
 
@@ -169,8 +202,51 @@ def _build_command(dataset: str, data_dir: str | None) -> str:
     return command
 
 
+def _stream_files(config: TrainConfig, split: str) -> list[str]:
+    """The shard globs of `split` ("train", "validation", "test" or "train+validation") given by
+    `--yt8m-files` and its siblings; a sibling not given is the train glob with its file-name
+    part's `train` replaced by `validate` or `test`."""
+    folder, _, name = config.yt8m_files.rpartition("/")
+    prefix = f"{folder}/" if folder else ""
+    given = {
+        "train": config.yt8m_files,
+        "validation": config.yt8m_validation_files or prefix + name.replace("train", "validate", 1),
+        "test": config.yt8m_test_files or prefix + name.replace("train", "test", 1),
+    }
+    return [given[part] for part in split.split("+")]
+
+
+def _stream(config: TrainConfig, split: str) -> tuple[tf.data.Dataset, Any]:
+    """YouTube-8M shards read as they are (`youtube8m.stream`), the level read off a record."""
+    patterns = _stream_files(config, split)
+    files = sorted(path for pattern in patterns for path in glob.glob(pattern))
+    if not files:
+        raise TrainError(
+            f"--yt8m-files: no shard of split {split!r} matches {patterns} (quote globs in a "
+            "shell; give --yt8m-validation-files / --yt8m-test-files when the names differ)."
+        )
+    try:
+        first = next(iter(tf.data.TFRecordDataset(files[:1]).take(1))).numpy()
+        level = stream.record_widths(first)[0]
+        return stream.stream_examples(files, level, vocabulary=config.yt8m_vocabulary)
+    except (StopIteration, tf.errors.OpError, VidclsError) as error:
+        raise TrainError(f"--yt8m-files {files[0]}: {error}") from error
+
+
+def _num_examples(config: TrainConfig, info: Any, split: str) -> int:
+    """Examples in `split`: the built dataset's count, or streamed shards' records, counted once
+    (a pass over the files' bytes, no parsing)."""
+    if not isinstance(info, stream.StreamInfo):
+        return int(info.splits[split].num_examples)
+    files = [path for pattern in _stream_files(config, split) for path in glob.glob(pattern)]
+    return int(tf.data.TFRecordDataset(sorted(files)).reduce(np.int64(0), lambda n, _: n + 1))
+
+
 def _load(config: TrainConfig, split: str) -> tuple[tf.data.Dataset, Any]:
-    """`data.load_split`, with an error that says how to build a missing dataset."""
+    """`data.load_split`, with an error that says how to build a missing dataset; with
+    `--yt8m-files`, the shards streamed (`_stream`)."""
+    if config.yt8m_files:
+        return _stream(config, split)
     try:
         return data.load_split(config.dataset, split, config.data_dir)
     # TFDS raises AssertionError for a registered dataset whose files are not in data_dir.
@@ -270,8 +346,13 @@ def compile_model(
     model: keras.Model,
     learning_rate: float,
     optimizer: keras.optimizers.Optimizer | None = None,
+    multilabel: bool = False,
 ) -> keras.Model:
     """Compiles `model` for training as the original: Adam, soft-target cross-entropy on logits.
+
+    Multi-label data (`multilabel=True`) trains each class's sigmoid instead: binary
+    cross-entropy on logits, the mean over classes and videos (the YouTube-8M starter summed
+    over classes: multiply by the number of classes to compare), and no accuracy metric.
 
     Args:
         model: returns logits `(batch, num_classes)`.
@@ -283,11 +364,18 @@ def compile_model(
         `model`, compiled; its metric is `accuracy` (argmax agreement with the label, the soft
         label's largest share under mixup).
     """
+    if multilabel:
+        # Soft targets too: mixup mixes multi-hot rows.
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        metrics = []
+    else:
+        # Soft targets: mixup labels are mixtures of one-hot rows.
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     model.compile(
         optimizer=optimizer or keras.optimizers.Adam(learning_rate=learning_rate),
-        # Soft targets: mixup labels are mixtures of one-hot rows.
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        loss=loss,
+        metrics=metrics,
     )
     return model
 
@@ -369,6 +457,14 @@ def _read_data(
     # but still reads one batch to build the metrics: the last epoch's.
     epochs = range(min(first_epoch, config.epochs - 1), config.epochs)
 
+    # Keep prepared examples in memory only when they fit easily: YouTube-8M frame level holds
+    # max_frames x D bytes a video (uint8 until batched), 345 kB at 300 x 1152, so its 3.9 M
+    # training videos are read again each epoch (2 GB is about 6,000 such videos).
+    bytes_per_example = max_frames * facts.embed_dim * (1 if facts.multilabel else 4)
+    cache = not facts.multilabel or (
+        _num_examples(config, info, splits["train"]) * bytes_per_example < 2**31
+    )
+
     def batches(split: str, training: bool) -> tf.data.Dataset:
         examples = train_examples if split == splits["train"] else _load(config, split)[0]
         inputs = input_kind
@@ -384,10 +480,11 @@ def _read_data(
             seed=config.seed,
             inputs=inputs,
             epochs=epochs if training else None,
+            cache=cache,
         )
 
     train_batches = batches(splits["train"], training=True)
-    num_train_examples = int(info.splits[splits["train"]].num_examples)
+    num_train_examples = _num_examples(config, info, splits["train"])
     steps_per_epoch = -(-num_train_examples // config.batch_size)
     if distribution is not None:
         num_devices = len(distribution.device_mesh.devices.flat)
@@ -457,7 +554,10 @@ def _callbacks(
     if run.validation_batches is not None:
         callbacks.append(
             evaluate.ValidationMetrics(
-                run.validation_batches, run.facts.label_names, config.batch_size
+                run.validation_batches,
+                run.facts.label_names,
+                config.batch_size,
+                multilabel=run.facts.multilabel,
             )
         )
         selection = keras.callbacks.EarlyStopping(
@@ -496,7 +596,9 @@ def _train(
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     with scope:
         model = compile_model(
-            build_model(config.model, **run.model_arguments), config.learning_rate
+            build_model(config.model, **run.model_arguments),
+            config.learning_rate,
+            multilabel=run.facts.multilabel,
         )
         trained = model  # what fit() trains: the model, or its head on encoded frames
         split = _feature_cache_split(config, run, model)
@@ -523,6 +625,8 @@ def _train(
 
         def report(batches: tf.data.Dataset) -> dict[str, Any]:
             logits, labels = evaluate.predict_logits(trained, batches, batch_size=config.batch_size)
+            if run.facts.multilabel:
+                return evaluate.multilabel_classification_report(logits, labels)
             return evaluate.classification_report(logits, labels, run.facts.label_names)
 
         # The selected epoch's validation scores, then the test split, once, with those weights.
@@ -547,7 +651,12 @@ def _train(
     title = f"{config.model}{' + mixup' if config.mixup else ''} (seed {config.seed})"
     # Every epoch's logs, those before a resume too, are in history.csv.
     all_epochs = _read_history(output_dir / HISTORY_FILENAME)
-    _plot(all_epochs, test_report, run.facts.label_names, output_dir, best_epoch, title)
+    if run.facts.multilabel:  # no confusion matrix: C x C cells say little for 3,862 classes
+        evaluate.plot_history(
+            all_epochs, output_dir / CURVES_FILENAME, best_epoch=best_epoch, title=title
+        )
+    else:
+        _plot(all_epochs, test_report, run.facts.label_names, output_dir, best_epoch, title)
     # Last, atomically: metrics.json marks the run finished; then its backup can go.
     artifacts.write_json(output_dir / METRICS_FILENAME, metrics)
     shutil.rmtree(output_dir / BACKUP_DIRNAME)
@@ -556,7 +665,12 @@ def _train(
             f"{title}: trained {len(history.epoch)} epochs in {train_seconds:.1f} s"
             + (f" (resumed after epoch {first_epoch})" if first_epoch else "")
             + ("" if best_epoch is None else f", kept epoch {best_epoch + 1} (lowest val loss)")
-            + f"; test f1-micro {test_report['f1_micro']:.4f}, f1-macro {test_report['f1_macro']:.4f}"
+            + (
+                f"; test GAP@20 {test_report['gap']:.4f}, hit@1 {test_report['hit_at_one']:.4f}"
+                if run.facts.multilabel
+                else f"; test f1-micro {test_report['f1_micro']:.4f}, "
+                f"f1-macro {test_report['f1_macro']:.4f}"
+            )
             + f" on {test_report['num_examples']} videos. Outputs: {output_dir}"
         )
     return metrics
@@ -586,9 +700,11 @@ def _run_record(
             if k not in ("image_encoder", "class_text_embeddings")
         },
         "inputs": run.input_kind,
+        # Sigmoid outputs, binary cross-entropy (prediction reads it: inference.classifier).
+        "multilabel": facts.multilabel,
         "splits": run.splits,
         "num_examples": {
-            split: int(run.info.splits[split].num_examples)
+            split: _num_examples(config, run.info, split)
             for split in (run.splits["train"], "validation", "test")
         },
         "selection_monitor": None if run.validation_batches is None else SELECTION_MONITOR,
