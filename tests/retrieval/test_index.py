@@ -91,3 +91,34 @@ def test_another_text_tower_than_the_recorded_one_warns(random_dataset):
             "food", DATASET, data_dir=random_dataset, text_embedder=TextEmbedder.tiny(1)
         )
     assert len(results) == search.DEFAULT_TOP_K
+
+
+def test_a_dataset_without_the_video_features_is_refused(tmp_path, monkeypatch):
+    """A multi-label YouTube-8M-style dataset (id, labels, rgb): a clear SearchError."""
+    import tensorflow_datasets as tfds
+
+    from vidcls_keras.retrieval import index as index_module
+
+    class VidclsOtherFeatures(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(
+                builder=self,
+                features=tfds.features.FeaturesDict(
+                    {
+                        "id": tfds.features.Text(),
+                        "rgb": tfds.features.Tensor(shape=(2,), dtype=np.float32),
+                    }
+                ),
+            )
+
+        def _split_generators(self, dl_manager):
+            return {"test": self._generate_examples()}
+
+        def _generate_examples(self):
+            yield "a", {"id": "a", "rgb": np.zeros(2, np.float32)}
+
+    VidclsOtherFeatures(data_dir=str(tmp_path)).download_and_prepare()
+    with pytest.raises(index_module.SearchError, match=r"no \['embeddings', 'video_id'"):
+        index_module.compute_video_index("vidcls_other_features", "test", str(tmp_path))

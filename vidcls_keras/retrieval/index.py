@@ -177,8 +177,16 @@ def compute_video_index(dataset: str, split: str, data_dir: str | None) -> Video
     from vidcls_keras import data
 
     examples, info = data.load_split(dataset, split, data_dir)
-    embeddings, video_ids, titles, labels = [], [], [], []
     keep = ("embeddings", "video_id", "title", "label")
+    missing = [key for key in keep if key not in info.features.keys()]
+    if missing:
+        raise SearchError(
+            f"dataset {dataset!r} has no {missing} feature(s) (it has "
+            f"{sorted(info.features.keys())}): search, retrieval and embedding maps read the "
+            "project's video datasets (video_folder, youtube_videos: one label, an id, a title "
+            "and frame embeddings per video), not multi-label YouTube-8M features."
+        )
+    embeddings, video_ids, titles, labels = [], [], [], []
     for example in examples.map(lambda features: {key: features[key] for key in keep}):
         embeddings.append(mean_frame_embedding(example["embeddings"].numpy()))
         video_ids.append(example["video_id"].numpy().decode("utf-8"))
