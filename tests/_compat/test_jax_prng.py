@@ -1,4 +1,5 @@
-"""Canary for vidcls_keras/_compat/jax_prng.py: Philox over sharded arrays still fails to compile.
+"""Canary for vidcls_keras/_compat/jax_prng.py: Philox over sharded arrays still fails to compile
+without the workaround, and draws the same bits over two devices as on one with it.
 
 XLA reads `--xla_force_host_platform_device_count` once, when JAX starts, so the two-device CPU mesh
 lives in a subprocess. When `test_philox_over_a_sharded_array_still_fails` fails, JAX has fixed it:
@@ -16,6 +17,8 @@ _PROBE = textwrap.dedent(
     """
     import sys
     import jax
+    if sys.argv[2] == "workaround":
+        import vidcls_keras._compat.jax_prng
     import jax.numpy as jnp
     import numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -32,19 +35,20 @@ _PROBE = textwrap.dedent(
     with jax.default_prng_impl(sys.argv[1]):
         key_data = jax.random.key_data(jax.random.key(0))
         try:
-            dropout(key_data, activations).block_until_ready()
+            sharded = dropout(key_data, activations)
         except Exception as error:
             print("FAILED", type(error).__name__, str(error)[:200])
         else:
-            print("OK")
+            single = dropout(key_data, jnp.ones((8, 4)))  # one device
+            print("OK" if bool((sharded == single).all()) else "OK, OTHER BITS")
     """
 )
 
 
-def _draw_over_two_devices(prng_impl: str) -> str:
+def _draw_over_two_devices(prng_impl: str, workaround: bool = False) -> str:
     environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     completed = subprocess.run(
-        [sys.executable, "-c", _PROBE, prng_impl],
+        [sys.executable, "-c", _PROBE, prng_impl, "workaround" if workaround else "upstream"],
         env=environment,
         capture_output=True,
         text=True,
@@ -60,7 +64,12 @@ def test_philox_over_a_sharded_array_still_fails():
         "JAX now compiles philox4x32 over sharded arrays: remove vidcls_keras/_compat/jax_prng.py "
         "and the refusal of --rng philox4x32 with DataParallel in training.trainer."
     )
-    assert jax_prng.sharding_problem("philox4x32") is not None
+
+
+def test_with_the_workaround_philox_draws_the_same_bits_over_two_devices():
+    assert _draw_over_two_devices("philox4x32", workaround=True) == "OK"
+    assert jax_prng.PORTABLE_MULHI
+    assert jax_prng.sharding_problem("philox4x32") is None
 
 
 def test_threefry_over_a_sharded_array_works():

@@ -275,7 +275,6 @@ def test_train_on_a_video_folder_dataset_of_real_clips(shared_videos, tmp_path, 
         ({"mixup": True, "alpha": 0.0}, "--alpha must be > 0"),
         ({"data_parallel": "maybe"}, "--data-parallel must be one of"),
         ({"rng": "rbg"}, "--rng must be one of"),
-        ({"rng": "philox4x32", "data_parallel": "on"}, "cannot run data-parallel"),
     ],
 )
 def test_invalid_settings_raise_train_error(tmp_path, overrides, message):

@@ -1,0 +1,167 @@
+"""The transformer's training step against the original PyTorch head, each in its own process.
+
+    python bench/transformer_step_processes.py                       # 5 rounds, 1 and 2 devices
+    python bench/transformer_step_processes.py --rounds 9 --steps 30 --variants torch keras:threefry2x32 keras:philox4x32
+
+In one process the idle thread pool of one framework slows the other and moves the ratio by
++-0.4, so here every measurement is a fresh Python process that builds one model, warms it up and
+times `--steps` steps on a batch already in memory, then exits. A round runs every variant once,
+in an order that rotates from round to round; the ratio of a Keras variant to PyTorch is taken
+within each round (same neighbours on a shared machine), and the median over rounds is reported
+with its spread (min-max).
+
+Variants:
+- `torch`: the original's PyTorch head (bench/train_throughput.py's re-creation: sinusoidal
+  positions, `nn.TransformerEncoderLayer(512, 8)`, mean, linear, its padding mask), eager, Adam,
+  `--torch-threads` threads.
+- `keras:<rng>[:<devices>]`: the project's transformer compiled as `vidcls_keras.train` compiles
+  it, trained by `fit` on one repeated in-memory batch under `jax.default_prng_impl(<rng>)` (the
+  generator of `train --rng`), on `<devices>` CPU devices (2: `XLA_FLAGS=
+  --xla_force_host_platform_device_count=2` and `keras.distribution.DataParallel`, as `train`
+  runs on several devices). Shapes: batch 16 x 100 frames x 512, 4 classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BATCH, FRAMES, WIDTH, CLASSES = 16, 100, 512, 4
+DEFAULT_VARIANTS = [
+    "torch",
+    "keras:threefry2x32",
+    "keras:philox4x32",
+    "keras:threefry2x32:2",
+    "keras:philox4x32:2",
+]
+
+
+def run_torch(steps: int, threads: int) -> float:
+    import train_throughput  # bench/ is on sys.path when this file runs
+
+    step = train_throughput.torch_train_step("transformer", threads)
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - start)
+
+
+def run_keras(steps: int, rng_impl: str, devices: int) -> float:
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import jax
+    import keras
+    import tensorflow as tf
+
+    from vidcls_keras.models import build_model
+    from vidcls_keras.training import trainer
+
+    if len(jax.devices()) != devices:
+        raise SystemExit(f"asked for {devices} devices, JAX sees {jax.devices()}")
+    if devices > 1:
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+        )
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    batch = (
+        {
+            "frames": rng.standard_normal((BATCH, FRAMES, WIDTH), dtype=np.float32),
+            "padding_mask": np.ones((BATCH, FRAMES), bool),
+        },
+        np.eye(CLASSES, dtype=np.float32)[np.arange(BATCH) % CLASSES],
+    )
+    repeated = tf.data.Dataset.from_tensors(batch).repeat()
+    with jax.default_prng_impl(rng_impl):  # as vidcls_keras.train runs, from the start
+        model = build_model("transformer", num_classes=CLASSES, max_frames=FRAMES, embed_dim=WIDTH)
+        trainer.compile_model(model, trainer.TrainConfig().learning_rate)
+        model.fit(repeated, steps_per_epoch=3, epochs=1, verbose=0)  # compiles
+        start = time.perf_counter()
+        model.fit(repeated, steps_per_epoch=steps, epochs=1, verbose=0)
+        return steps / (time.perf_counter() - start)
+
+
+def worker(arguments: argparse.Namespace) -> None:
+    kind, *rest = arguments.worker.split(":")
+    if kind == "torch":
+        rate = run_torch(arguments.steps, arguments.torch_threads)
+    else:
+        rate = run_keras(arguments.steps, rest[0], int(rest[1]) if len(rest) > 1 else 1)
+    print(json.dumps({"variant": arguments.worker, "steps_per_s": rate}))
+
+
+def measure(variant: str, arguments: argparse.Namespace) -> float:
+    environment = dict(os.environ)
+    parts = variant.split(":")
+    if parts[0] == "keras" and len(parts) > 2 and int(parts[2]) > 1:
+        environment["XLA_FLAGS"] = (
+            environment.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={parts[2]}"
+        ).strip()
+    command = [sys.executable, __file__, "--worker", variant, "--steps", str(arguments.steps)]
+    command += ["--torch-threads", str(arguments.torch_threads)]
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True)
+    if completed.returncode:
+        raise SystemExit(f"{variant} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])["steps_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per process")
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--output", help="also write the figures as JSON")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.worker:
+        worker(arguments)
+        return
+
+    variants = arguments.variants
+    rates: dict[str, list[float]] = {variant: [] for variant in variants}
+    load_start = os.getloadavg()
+    for round_index in range(arguments.rounds):
+        shift = round_index % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            rates[variant].append(measure(variant, arguments))
+        print(
+            f"round {round_index + 1}: " + ", ".join(f"{v} {rates[v][-1]:.2f}" for v in variants),
+            flush=True,
+        )
+
+    print(
+        f"\n{arguments.rounds} rounds, {arguments.steps} steps per process, each variant in a "
+        f"fresh process; load average {load_start} -> {os.getloadavg()} ({os.cpu_count()} CPUs)"
+    )
+    header = f"{'variant':24s} {'steps/s median':>15s} {'min-max':>12s} {'x torch median':>15s} {'min-max':>12s}"
+    print(header + "\n" + "-" * len(header))
+    report = {}
+    torch_rates = np.array(rates["torch"]) if "torch" in rates else None
+    for variant, values in rates.items():
+        values_array = np.array(values)
+        row = {"steps_per_s": values}
+        line = (
+            f"{variant:24s} {np.median(values_array):15.2f} "
+            f"{values_array.min():5.2f}-{values_array.max():<6.2f}"
+        )
+        if torch_rates is not None and variant != "torch":
+            ratios = values_array / torch_rates  # within each round
+            row["ratio_to_torch"] = ratios.tolist()
+            line += f" {np.median(ratios):15.2f} {ratios.min():5.2f}-{ratios.max():<6.2f}"
+        report[variant] = row
+        print(line)
+    if arguments.output:
+        with open(arguments.output, "w") as file:
+            json.dump({"rounds": arguments.rounds, "steps": arguments.steps, **report}, file)
+
+
+if __name__ == "__main__":
+    main()
