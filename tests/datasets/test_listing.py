@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import shutil
 
 import pytest
@@ -68,3 +69,48 @@ def test_youtube_videos_of_one_category_only_are_refused(tmp_path):
     message = str(raised.value)
     assert "the videos on disk are of 1 category (food)" in message and "at least 2" in message
     assert f"{tmp_path / 'videos'}/<category>/<id>.<ext>" in message
+
+
+def test_group_patterns_find_the_source_video():
+    from vidcls_keras.datasets.listing import (
+        UCF101_GROUP_PATTERN,
+        GroupPatternError,
+        Video,
+        check_group_pattern,
+        video_group,
+    )
+
+    ucf = check_group_pattern(UCF101_GROUP_PATTERN)
+    assert video_group(Video("a/x", "/d/a/v_ApplyEyeMakeup_g07_c04.avi", "a"), ucf) == (
+        "ApplyEyeMakeup_g07"
+    )
+    assert video_group(Video("a/clip1.mp4", "/d/a/clip1.mp4", "a"), ucf) == ""  # its own group
+    assert Video("a/clip1.mp4", "", "a").split_group == "a/clip1.mp4"
+    custom = check_group_pattern(r"^(.+)_part\d+", source="$VIDCLS_GROUP_PATTERN")
+    assert video_group(Video("a/match_part3.mp4", "", "a"), custom) == "match"
+    for bad, message in (("(a", "not a valid regular expression"), ("(a)(b)", "2 capturing")):
+        with pytest.raises(GroupPatternError, match=re.escape(message)):
+            check_group_pattern(bad)
+
+
+def test_ucf101_lists_are_found_and_are_not_classes(tmp_path, monkeypatch):
+    from vidcls_keras.datasets.listing import find_ucf101_lists
+
+    for path in ("A/v_A_g01_c01.avi", "A/v_A_g02_c01.avi", "B/v_B_g01_c01.avi"):
+        _touch(tmp_path / path)
+    assert find_ucf101_lists(tmp_path) is None
+    (tmp_path / "trainlist02.txt").write_text("A/v_A_g02_c01.avi 1\n")
+    (tmp_path / "testlist02.txt").write_text("A/v_A_g01_c01.avi\n")
+    (tmp_path / "ucfTrainTestlist").mkdir()
+    (tmp_path / "ucfTrainTestlist" / "trainlist01.txt").write_text("B/v_B_g01_c01.avi 2\n")
+    with pytest.raises(VideoListError, match="no trainlist0N.txt with its testlist0N.txt"):
+        find_ucf101_lists(tmp_path / "ucfTrainTestlist")
+    lists, name = find_ucf101_lists(tmp_path)  # 01 is incomplete: the lowest complete is 02
+    assert name == "trainlist02.txt + testlist02.txt"
+    assert lists == {"train": ["A/v_A_g02_c01.avi"], "test": ["A/v_A_g01_c01.avi"]}
+    with pytest.raises(VideoListError, match=r"UCF101 split 3 asked for .*choose one of \[2\]"):
+        find_ucf101_lists(tmp_path, 3)
+    found = list_video_folder(tmp_path)
+    assert found.class_names == ["A", "B"]  # ucfTrainTestlist/ is not a class
+    assert found.split_lists == {"train": ["A/v_A_g02_c01.avi"], "test": ["A/v_A_g01_c01.avi"]}
+    assert [p["video_id"] for p in found.problems] == ["B/v_B_g01_c01.avi"]  # in neither list

@@ -7,7 +7,8 @@ dataset always has its report.
 `videos` holds every video's row (split, status, reason, path), with `decoded` (frames that
 decode) and `expected` (frames its container lists when plausible, else None); `truncated` lists
 the videos that decode to far fewer frames than promised (`vidcls_keras.video.is_truncated`),
-kept with a `warning` or failed, by policy (`VIDCLS_TRUNCATED`).
+kept with a `warning` or failed, by policy (`VIDCLS_TRUNCATED`). Each split lists its source-video
+`groups` (`splits`: a group never straddles two splits).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def write_report(
             "failed": len(split_rows) - len(kept),
             "assigned_per_class": _count([{"label": v.label} for v in videos], "label"),
             "examples_per_class": _count(kept, "label"),
+            # source-video groups assigned to the split (a video without a group: its id)
+            "num_groups": len({v.split_group for v in videos}),
+            "groups": sorted({v.split_group for v in videos}),
         }
     failed = [row for row in rows if row["status"] == "failed"]
     cache_corrupt = [row for row in rows if row["status"] == "cache_corrupt"]
@@ -98,6 +102,7 @@ def write_report(
         "examples": sum(s["examples"] for s in splits.values()),
         "embedded": statuses.get("embedded", 0) + len(cache_corrupt),
         "from_cache": statuses.get("cached", 0),
+        "decoded": statuses.get("decoded", 0),  # clip configs: frames stored, nothing embedded
         "cache_corrupt": len(cache_corrupt),  # unreadable entries moved aside, re-embedded
         # far fewer frames decode than the container lists: kept ("warn") or failed ("fail")
         "truncated": len(truncated),
@@ -138,9 +143,12 @@ def format_summary(name: str, summary: Mapping[str, Any], folder: os.PathLike | 
     moved = f" ({corrupt} unreadable cache entries moved aside)" if corrupt else ""
     truncated = summary.get("truncated", 0)
     short = f", {truncated} truncated (far fewer frames decode than listed)" if truncated else ""
+    if summary.get("decoded"):  # a clip config: no embedder, no cache
+        work = f"{summary['decoded']} clips decoded"
+    else:
+        work = f"{summary['embedded']} embedded{moved}, {summary['from_cache']} from cache"
     return (
         f"{name}: {summary['examples']} examples ({per_split}); {summary['failed']} failed to "
         f"decode{short}, {summary['missing']} missing, {summary['skipped_files']} files skipped; "
-        f"{summary['embedded']} embedded{moved}, {summary['from_cache']} from cache; report: "
-        f"{pathlib.Path(folder) / REPORT_JSON}"
+        f"{work}; report: {pathlib.Path(folder) / REPORT_JSON}"
     )
