@@ -21,6 +21,18 @@ How frames are sampled likewise: `Builder(frame_sampling="keyframes")`, or
 nearest each evenly spaced position (approximate, much faster on long videos; see
 `vidcls_keras.video.read_frames`); `metadata.json` records `frame_sampling` and
 `frames_approximate`, and the embedding cache keeps the two apart.
+
+Clip configs (`clips16`, `clips8`: `features.ClipConfig`) store the frames themselves (JPEG,
+short side 256, timestamps, group) through `clips.ClipJob`: no embedder is loaded or recorded, no
+cache is used (a rebuild decodes again), and sampling is always exact.
+
+Splits go by source-video group (`splits`): the group of a video is found in its file name by
+`Builder(group_pattern=...)` or `VIDCLS_GROUP_PATTERN` (a regex with one capturing group; default
+UCF101's `v_<Class>_g<NN>_c<NN>`), recorded as `group_pattern` in `metadata.json`. UCF101's own
+`trainlist0N.txt` / `testlist0N.txt` in the manual folder define the splits instead
+(`split_source` "ucf101_lists"; which N: `VIDCLS_UCF101_SPLIT`, default the lowest present).
+All configs, embeddings included, split this way: a folder whose names match no pattern splits
+exactly as before, one of UCF101-named videos now keeps each group in one split.
 """
 
 from __future__ import annotations
@@ -35,9 +47,24 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from vidcls_keras.clip.specs import DEFAULT_EMBEDDER, EMBEDDER_ENV, parse_embedder_spec
-from vidcls_keras.datasets.features import FRAME_INDEX_RULE, video_features
+from vidcls_keras.datasets.clips import ClipJob
+from vidcls_keras.datasets.features import (
+    FRAME_INDEX_RULE,
+    clip_features,
+    is_clip_config,
+    video_features,
+)
 from vidcls_keras.datasets.job import EmbeddingJob, beam_examples, plain_examples
-from vidcls_keras.datasets.listing import Video, VideoList, VideoListError
+from vidcls_keras.datasets.listing import (
+    GROUP_PATTERN_ENV,
+    UCF101_GROUP_PATTERN,
+    UCF101_SPLIT_ENV,
+    Video,
+    VideoList,
+    VideoListError,
+    check_group_pattern,
+    with_groups,
+)
 from vidcls_keras.datasets.report import STATUS_FILE, format_summary, write_report
 from vidcls_keras.datasets.splits import SPLIT_NAMES, SPLIT_RULE, assign_splits
 from vidcls_keras.embedding.cache import EmbedderMismatchError, default_cache_dir
@@ -47,7 +74,7 @@ from vidcls_keras.embedding.pipeline import (
     DEFAULT_TRUNCATED,
     check_truncated_policy,
 )
-from vidcls_keras.video import check_frame_sampling
+from vidcls_keras.video import FrameSamplingError, check_frame_sampling
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +129,39 @@ def requested_frame_sampling(frame_sampling: str | None) -> str:
     return DEFAULT_FRAME_SAMPLING
 
 
+def requested_group_pattern(group_pattern: str | None) -> str:
+    """The group pattern: the argument, else `$VIDCLS_GROUP_PATTERN`, else UCF101's.
+
+    Raises:
+        vidcls_keras.datasets.listing.GroupPatternError: not a regex with one capturing group.
+    """
+    if group_pattern is not None:
+        source, pattern = "group_pattern", group_pattern
+    else:
+        source, pattern = f"${GROUP_PATTERN_ENV}", os.environ.get(GROUP_PATTERN_ENV, "")
+        if not pattern.strip():
+            source, pattern = "default", UCF101_GROUP_PATTERN
+    check_group_pattern(pattern, source=source)
+    return pattern
+
+
+def requested_ucf101_split() -> int | None:
+    """`$VIDCLS_UCF101_SPLIT` (1, 2 or 3): which of UCF101's split lists to use; None: lowest.
+
+    Raises:
+        VideoListError: not a positive integer.
+    """
+    value = os.environ.get(UCF101_SPLIT_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise VideoListError(
+            f"${UCF101_SPLIT_ENV}={value!r}: give the number of UCF101's split lists to use "
+            "(1, 2 or 3, as in trainlist01.txt), or unset it for the lowest present."
+        )
+    return int(value)
+
+
 class VideoEmbeddingsMixin:
     """Shared behaviour of the video builders; mix into `tfds.core.GeneratorBasedBuilder`.
 
@@ -115,7 +175,9 @@ class VideoEmbeddingsMixin:
         truncated: "warn" or "fail" for videos that decode to far fewer frames than their
             container lists; None reads `$VIDCLS_TRUNCATED`, else "warn".
         frame_sampling: "exact" or "keyframes" (approximate); None reads
-            `$VIDCLS_FRAME_SAMPLING`, else "exact".
+            `$VIDCLS_FRAME_SAMPLING`, else "exact". Clip configs accept "exact" only.
+        group_pattern: regex with one capturing group, searched in each video's file name to
+            find its source-video group; None reads `$VIDCLS_GROUP_PATTERN`, else UCF101's.
         **kwargs: for `tfds.core.GeneratorBasedBuilder` (`data_dir`, `config`, `version`, ...).
     """
 
@@ -125,11 +187,13 @@ class VideoEmbeddingsMixin:
         embedder: str | None = None,
         truncated: str | None = None,
         frame_sampling: str | None = None,
+        group_pattern: str | None = None,
         **kwargs: Any,
     ):
         self._requested_spec, self._explicit_spec = requested_embedder(embedder)
         self._truncated = requested_truncated_policy(truncated)
         self._frame_sampling = requested_frame_sampling(frame_sampling)
+        self._group_pattern = requested_group_pattern(group_pattern)
         self._use_beam = False
         self._listing: VideoList | None = None
         self._assigned: dict[str, list[Video]] = {}
@@ -138,13 +202,20 @@ class VideoEmbeddingsMixin:
         self._original_state["embedder"] = embedder  # so pickled builders keep their embedder
         self._original_state["truncated"] = truncated
         self._original_state["frame_sampling"] = frame_sampling
+        self._original_state["group_pattern"] = group_pattern
+
+    @property
+    def stores_clips(self) -> bool:
+        """Whether this config stores clips (pixels, `clips16`/`clips8`), not embeddings."""
+        return is_clip_config(self.builder_config)
 
     # -- _info ------------------------------------------------------------------------------
 
     @property
     def embedder_spec(self) -> str:
-        """The embedder of this dataset (stored one if built, else the requested one)."""
-        return self._embedder_choice()[0]
+        """The embedder of this dataset (stored one if built, else the requested one); "" for a
+        clip config (pixels: the model that trains on them names its own encoder)."""
+        return "" if self.stores_clips else self._embedder_choice()[0]
 
     def _embedder_choice(self) -> tuple[str, int]:
         """`(spec, embed_dim)`, deciding between the stored dataset and the request.
@@ -173,11 +244,31 @@ class VideoEmbeddingsMixin:
         return self._choice
 
     def video_features(self, class_names: Sequence[str] | None) -> tfds.features.FeaturesDict:
-        """The features of both builders, at the chosen embedder's width (see `video_features`)."""
+        """The features of both builders, at the chosen embedder's width (see `video_features`),
+        or a clip config's (`clip_features`)."""
+        if self.stores_clips:
+            return clip_features(class_names)
         return video_features(class_names, self._embedder_choice()[1])
 
+    def video_supervised_keys(self) -> tuple[str, str]:
+        """`(input, "label")`: the embeddings, or a clip config's frames."""
+        return ("clip_frames" if self.stores_clips else "embeddings", "label")
+
     def video_metadata(self) -> tfds.core.MetadataDict:
-        """`metadata.json`: the embedder, frame count and split rule (the report adds counts)."""
+        """`metadata.json`: the embedder, frame count and split rule (the report adds counts).
+
+        A clip config records `clip_short_side` instead of an embedder; every config records
+        `group_pattern` (and, once built, `split_source`).
+        """
+        if self.stores_clips:
+            return tfds.core.MetadataDict(
+                num_frames=self.builder_config.num_frames,
+                clip_short_side=self.builder_config.short_side,
+                split_rule=SPLIT_RULE,
+                group_pattern=self._group_pattern,
+                frame_sampling="exact",
+                frames_approximate=False,
+            )
         spec, embed_dim = self._embedder_choice()
         return tfds.core.MetadataDict(
             embedder=spec,
@@ -198,19 +289,27 @@ class VideoEmbeddingsMixin:
         super()._download_and_prepare(dl_manager, download_config)
         if self._listing is None:  # TFDS returned early (max_examples_per_split=0)
             return
-        spec, embed_dim = self._embedder_choice()
+        if self.stores_clips:
+            encoding = {"clip_short_side": self.builder_config.short_side}
+        else:
+            spec, embed_dim = self._embedder_choice()
+            encoding = {
+                "embedder": spec,
+                "embedder_fingerprint": embedder_fingerprint(spec),
+                "embed_dim": embed_dim,
+            }
         summary = write_report(
             self.data_path,  # still TFDS' temporary folder: the report is renamed with the data
             header={
                 "dataset": self.name,
                 "config": self.builder_config.name,
                 "version": str(self.version),
-                "embedder": spec,
-                "embedder_fingerprint": embedder_fingerprint(spec),
-                "embed_dim": embed_dim,
+                **encoding,
                 "num_frames": self.builder_config.num_frames,
                 "truncated_policy": self._truncated,
-                "frame_sampling": self._frame_sampling,
+                "frame_sampling": self.info.metadata["frame_sampling"],
+                "group_pattern": self._group_pattern,
+                "split_source": self.info.metadata["split_source"],
                 "class_names": self._listing.class_names,
                 "runner": "beam" if self._use_beam else "plain",
             },
@@ -228,8 +327,7 @@ class VideoEmbeddingsMixin:
             )
 
     def video_split_generators(self, listing: VideoList) -> dict[str, Any]:
-        """Assigns splits, checks the cache and returns `{split: self._generate_examples(...)}`."""
-        spec, embed_dim = self._embedder_choice()
+        """Assigns splits (by group), checks the cache and returns `{split: generator}`."""
         label_feature = self.info.features["label"]
         if label_feature.num_classes is None:
             label_feature.names = listing.class_names
@@ -237,24 +335,45 @@ class VideoEmbeddingsMixin:
             raise VideoListError(
                 f"classes {listing.class_names} differ from {label_feature.names}."
             )
-        fingerprint = embedder_fingerprint(spec)
-        self.info.metadata["embedder_fingerprint"] = fingerprint
         self.info.metadata["class_names"] = list(listing.class_names)
         self.info.metadata["truncated_policy"] = self._truncated
-        self.info.metadata["frame_sampling"] = self._frame_sampling
-        self.info.metadata["frames_approximate"] = self._frame_sampling != "exact"
-        self._job = EmbeddingJob(
-            spec=spec,
-            fingerprint=fingerprint,
-            embed_dim=embed_dim,
-            num_frames=self.builder_config.num_frames,
-            cache_root=str(default_cache_dir()),
-            truncated=self._truncated,
-            frame_sampling=self._frame_sampling,
-        )
-        self._job.cache.check()
+        if self.stores_clips:
+            if self._frame_sampling != "exact":
+                raise FrameSamplingError(
+                    f"frame_sampling={self._frame_sampling!r}: clip configs store evenly spaced "
+                    "frames with their timestamps, so they sample exactly; unset "
+                    "$VIDCLS_FRAME_SAMPLING (keyframe sampling is for the frames* configs)."
+                )
+            self._job = ClipJob(
+                num_frames=self.builder_config.num_frames,
+                short_side=self.builder_config.short_side,
+                truncated=self._truncated,
+            )
+        else:
+            spec, embed_dim = self._embedder_choice()
+            fingerprint = embedder_fingerprint(spec)
+            self.info.metadata["embedder_fingerprint"] = fingerprint
+            self.info.metadata["frame_sampling"] = self._frame_sampling
+            self.info.metadata["frames_approximate"] = self._frame_sampling != "exact"
+            self._job = EmbeddingJob(
+                spec=spec,
+                fingerprint=fingerprint,
+                embed_dim=embed_dim,
+                num_frames=self.builder_config.num_frames,
+                cache_root=str(default_cache_dir()),
+                truncated=self._truncated,
+                frame_sampling=self._frame_sampling,
+            )
+            self._job.cache.check()
+        listing = with_groups(listing, check_group_pattern(self._group_pattern))
+        self.info.metadata["group_pattern"] = self._group_pattern
+        self.info.metadata["split_source"] = "ucf101_lists" if listing.split_lists else "groups"
+        if listing.split_lists:
+            self.info.metadata["split_lists"] = listing.source["split_lists"]
         self._listing = listing
-        self._assigned, self._split_notes = assign_splits(listing.videos)
+        self._assigned, self._split_notes = assign_splits(
+            listing.videos, split_lists=listing.split_lists
+        )
         for note in self._split_notes:
             logger.warning("%s: %s", self.name, note)
         return {

@@ -4,13 +4,14 @@
     tfds build builders/youtube_videos --config frames100 --manual_dir ~/yt
 
 builds `~/tensorflow_datasets/youtube_videos/frames100/1.0.0/` with CLIP ViT-B/32 embeddings
-and `build_report.json` (missing downloads, undecodable files) beside the records.
+and `build_report.json` (missing downloads, undecodable files) beside the records; `--config
+clips16` (or `clips8`) stores the frames themselves (JPEG, short side 256) for fine-tuning.
 """
 
 import tensorflow_datasets as tfds
 
 from vidcls_keras.datasets.builder import VideoEmbeddingsMixin
-from vidcls_keras.datasets.features import frame_configs
+from vidcls_keras.datasets.features import clip_configs, frame_configs
 from vidcls_keras.datasets.listing import list_youtube_videos
 
 CLASS_NAMES = ("food", "art_music", "travel", "history")
@@ -21,7 +22,7 @@ class Builder(VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
-    BUILDER_CONFIGS = frame_configs()
+    BUILDER_CONFIGS = frame_configs() + clip_configs()
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     The manual_dir holds the dataset's CSV and the videos downloaded from it:
 
@@ -31,14 +32,15 @@ class Builder(VideoEmbeddingsMixin, tfds.core.GeneratorBasedBuilder):
                                                       --out <manual_dir>/videos
 
     CSV rows whose video is not on disk are listed as missing in build_report.json.
-    Choose the embedder with VIDCLS_EMBEDDER (default preset:clip-vit-base-patch32).
+    Choose the embedder with VIDCLS_EMBEDDER (default preset:clip-vit-base-patch32); the
+    clips16 / clips8 configs need none.
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
         """Returns the dataset metadata."""
         return self.dataset_info_from_configs(
             features=self.video_features(class_names=CLASS_NAMES),
-            supervised_keys=("embeddings", "label"),
+            supervised_keys=self.video_supervised_keys(),
             homepage="https://www.kaggle.com/datasets/rajatrc1705/youtube-videos-dataset",
             metadata=self.video_metadata(),
         )
