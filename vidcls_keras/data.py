@@ -7,6 +7,12 @@ Two kinds of inputs, one per kind of model (see `vidcls_keras.models`):
   `max_frames`; `padding_mask` is True where a frame is real.
 - `inputs="pixels"`: `{"pixels": float32 (batch, 224, 224, 3)}`, the stored frame (already
   resized and center-cropped to 224 by the builder) CLIP-normalized.
+- `inputs="clips"`: `{"pixels": float32 (batch, max_frames, 224, 224, 3), "padding_mask": bool
+  (batch, max_frames)}` from a clip dataset's `clip_frames` (`clips16`, `clips8`): augmented for
+  training, resized + center-cropped for evaluation (`vidcls_keras.augment`), CLIP-normalized;
+  zero frames after a short clip's real ones. The cache holds the decoded frames (about 4 MB per
+  16-frame clip); load with `decoders={"clip_frames": tfds.decode.SkipDecoding()}` to cache the
+  JPEG bytes instead (about 15 times less), decoded in the augmentation map.
 - `inputs="features"`: `{"features": float32 (batch, F)}`, a vector per example that the caller
   attached with `attach_features` (the frame model's frozen encoder output for the stored frame,
   computed once per run instead of once per epoch: see `training.trainer`).
@@ -41,11 +47,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from vidcls_keras import augment
 from vidcls_keras._compat.tf_seed import use_fixed_graph_seed
 from vidcls_keras.clip.preprocessing import CLIP_MEAN, CLIP_STD  # one place; no Keras import
 from vidcls_keras.youtube8m.records import dequantize
 
-INPUT_KINDS = ("frames", "pixels", "features")
+INPUT_KINDS = ("frames", "pixels", "features", "clips")
 # The YouTube-8M features, video and frame level: (visual, audio); audio may be absent.
 VIDEO_LEVEL_FEATURES = ("mean_rgb", "mean_audio")
 FRAME_LEVEL_FEATURES = ("rgb", "audio")
@@ -126,12 +133,13 @@ def make_batches(
         num_classes: number of classes (length of the one-hot or multi-hot labels).
         batch_size: examples per batch.
         training: shuffle (and mixup, if asked) when True; fixed order when False.
-        max_frames: frames per padded video; required for `inputs="frames"`.
+        max_frames: frames per padded video; required for `inputs="frames"` and `"clips"` (T).
         mixup_alpha: Beta(alpha, alpha) parameter of the mixup weight (0.4 in the original);
             None turns mixup off. Training only.
         seed: seeds the two shuffles and the mixup weights.
-        inputs: `"frames"` (embedding sequences), `"pixels"` (the stored frame) or
-            `"features"` (the vector `attach_features` added to each example).
+        inputs: `"frames"` (embedding sequences), `"pixels"` (the stored frame),
+            `"features"` (the vector `attach_features` added to each example) or `"clips"`
+            (a clip dataset's frames, augmented under `seed` when training: `augment`).
         shuffle_buffer: examples held by each shuffle (training only).
         cache: keep the prepared examples (model inputs before batching) in memory after the
             first epoch, so later epochs neither read nor decode files again. About
@@ -159,8 +167,10 @@ def make_batches(
     for name, value in (("num_classes", num_classes), ("batch_size", batch_size)):
         if value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if inputs == "frames" and max_frames is None:
-        raise ValueError('max_frames is required with inputs="frames" (e.g. max_frames=100).')
+    if inputs in ("frames", "clips") and max_frames is None:
+        raise ValueError(
+            f'max_frames is required with inputs="{inputs}" (e.g. max_frames=100, or 16 for clips).'
+        )
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be a positive int, got {max_frames!r}.")
     if mixup_alpha is not None:
@@ -206,6 +216,20 @@ def make_batches(
 
         finish = None
 
+    elif inputs == "clips":
+
+        def prepare(example):
+            # Subsample before the cache: it then holds at most max_frames frames per clip.
+            frames = augment.uniform_temporal_subsample(example["clip_frames"], max_frames)
+            key = augment.example_key(example["video_id"])
+            return {"clip_frames": frames, "example_key": key}, _one_hot(example, num_classes)
+
+        def finish(batch_inputs, labels):
+            pixels = normalize_pixels(batch_inputs["pixels"])
+            # Padded frames stay 0.0, as padded embedding rows do (normalized black is not 0).
+            pixels = tf.where(batch_inputs["padding_mask"][..., None, None, None], pixels, 0.0)
+            return {"pixels": pixels, "padding_mask": batch_inputs["padding_mask"]}, labels
+
     elif inputs == "features":
 
         def prepare(example):
@@ -236,6 +260,9 @@ def make_batches(
             )
         else:
             shuffled = examples
+        if inputs == "clips":
+            # After the shuffle and cache: new crops every epoch, keyed by (seed, epoch, example).
+            shuffled = augment.augment_clips(shuffled, max_frames, seed=shuffle_seed)
         batched = shuffled.batch(batch_size)
         if finish is None:
             return batched
