@@ -15,10 +15,11 @@ frames, False in `padding_mask`.
 Determinism: every random choice is a stateless op (`tf.random.stateless_*`) keyed by a per-clip
 seed `(stream key, example key)`: the example key hashes the clip's `video_id`, the stream key
 comes from the run's seed and the epoch (`augment_clips`). The same seed gives the same batches,
-whatever the parallelism of the maps; another seed gives others. Resizing is bilinear with
-antialiasing (`tf.image.resize`), so the pixels differ in the last bits from PIL's bicubic that
-the builders and `predict` use (`clip.preprocessing`); the geometry (torchvision's rounding of
-sizes and crop offsets) is the same.
+whatever the parallelism of the maps; another seed gives others. Resizing is bilinear
+(`tf.image.resize`; antialiased only when it shrinks by more than 1.5x, `resize_short_side`), so
+the pixels differ slightly from PIL's bicubic that the builders and `predict` use
+(`clip.preprocessing`); the geometry (torchvision's rounding of sizes and crop offsets) is the
+same.
 
 Pure TensorFlow: no Keras, KerasCV or CLIP image code, so `vidcls_keras.data` may import it.
 """
@@ -30,6 +31,7 @@ import tensorflow as tf
 CROP_SIZE = 224
 SCALE_RANGE = (256, 320)  # shorter side after the random scale, both ends included
 FLIP_PROBABILITY = 0.5
+ANTIALIAS_BELOW = 2 / 3  # resize antialiased only when it shrinks more than this
 
 
 def temporal_indices(count: tf.Tensor, num_frames: int) -> tf.Tensor:
@@ -80,7 +82,9 @@ def short_side_size(height: tf.Tensor, width: tf.Tensor, size: tf.Tensor) -> tf.
 
 
 def resize_short_side(frames: tf.Tensor, size: tf.Tensor | int) -> tf.Tensor:
-    """Resizes every frame so the shorter side is `size` (bilinear, antialiased), aspect kept.
+    """Resizes every frame so the shorter side is `size` (bilinear), aspect kept.
+
+    Antialiased when it shrinks the frames below `ANTIALIAS_BELOW` (2/3) of their size.
 
     Args:
         frames: `(k, H, W, 3)`, uint8 or float.
@@ -93,10 +97,17 @@ def resize_short_side(frames: tf.Tensor, size: tf.Tensor | int) -> tf.Tensor:
     shape = tf.shape(frames)
     new_size = short_side_size(shape[1], shape[2], size)
     frames = tf.cast(frames, tf.float32)
-    return tf.cond(
-        tf.reduce_all(new_size == shape[1:3]),
-        lambda: frames,
-        lambda: tf.image.resize(frames, new_size, method="bilinear", antialias=True),
+    # Antialiasing costs 9x (TF's scale_and_translate kernel) and matters only when shrinking a
+    # lot; the clip datasets' 256 -> 224..320 never does.
+    shrinks = tf.cast(tf.reduce_min(new_size), tf.float32) < ANTIALIAS_BELOW * tf.cast(
+        tf.reduce_min(shape[1:3]), tf.float32
+    )
+    return tf.case(
+        [
+            (tf.reduce_all(new_size == shape[1:3]), lambda: frames),
+            (shrinks, lambda: tf.image.resize(frames, new_size, antialias=True)),
+        ],
+        default=lambda: tf.image.resize(frames, new_size, method="bilinear"),
     )
 
 
