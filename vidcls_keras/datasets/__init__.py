@@ -7,7 +7,8 @@ Each dataset is a TFDS folder builder (`<name>/<name>_dataset_builder.py`, READM
 CITATIONS.bib, checksums.tsv, dummy_data/ and the builder test), as TFDS' community datasets are
 laid out; `builders/<name>/` in a clone holds a two-line folder builder over the same class. The
 shared machinery is in the modules beside them: `listing` (what is in a manual folder), `splits`,
-`job` (one video -> one example, via `vidcls_keras.embedding`), `report`, and `builder` (the mixin).
+`job` (one video -> one example, via `vidcls_keras.embedding`), `clips` (one video -> one clip
+example: frames as JPEG for the `clips16` / `clips8` configs), `report`, and `builder` (the mixin).
 """
 
 import vidcls_keras  # noqa: F401  (KERAS_BACKEND=jax before anything imports keras)
