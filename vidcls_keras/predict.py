@@ -5,6 +5,7 @@
     python -m vidcls_keras.predict runs/mean https://example.com/clip.mp4 dQw4w9WgXcQ
     python -m vidcls_keras.predict runs/mean --export classifier.keras
     python -m vidcls_keras.predict classifier.keras --export-saved-model serving/
+    python -m vidcls_keras.predict runs/mean --export-onnx head.onnx [--onnx-end-to-end]
 
 MODEL and the way a video is read: `inference.classifier`; INPUTs: `inference.sources`; exports:
 `inference.export`. This module holds the command line, and re-exports the library's names for
@@ -37,6 +38,7 @@ from vidcls_keras.inference.classifier import (  # noqa: F401 (the library, re-e
 )
 from vidcls_keras.inference.export import (  # noqa: F401 (the library, re-exported)
     export_end_to_end,
+    export_onnx,
     export_saved_model,
 )
 from vidcls_keras.inference.sources import (  # noqa: F401 (the library, re-exported)
@@ -134,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write the end-to-end model as a TensorFlow SavedModel (for serving) to DIR",
     )
+    parser.add_argument(
+        "--export-onnx",
+        type=pathlib.Path,
+        metavar="OUT.onnx",
+        help="write the head + softmax as ONNX (inputs frames (B, T, D) float32, padding_mask "
+        "(B, T) bool; output probabilities (B, C)); needs pip install jax2onnx onnx onnxruntime",
+    )
+    parser.add_argument(
+        "--onnx-end-to-end",
+        action="store_true",
+        help="with --export-onnx: export CLIP image encoder + head + softmax instead (input "
+        "pixels (B, T, 224, 224, 3) float32, clip.preprocess output, + padding_mask)",
+    )
     return parser
 
 
@@ -197,7 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.inputs and args.export is None and args.export_saved_model is None:
-        parser.error("give at least one INPUT, or --export / --export-saved-model")
+        if args.export_onnx is None:
+            parser.error(
+                "give at least one INPUT, or --export / --export-saved-model / --export-onnx"
+            )
+    if args.onnx_end_to_end and args.export_onnx is None:
+        parser.error("--onnx-end-to-end goes with --export-onnx OUT.onnx")
     if args.export is not None and args.export.suffix != ".keras":
         print(f"error: --export {args.export}: the file must end in .keras", file=sys.stderr)
         return 2
@@ -222,6 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OutputPathError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.export_onnx is not None:
+        try:
+            export_onnx(classifier, args.export_onnx, end_to_end=args.onnx_end_to_end)
+        except VidclsError as error:
+            print(f"error: --export-onnx: {error}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.export_onnx}", file=sys.stderr)
 
     if args.labels:  # embedded once, here: a bad label is a usage error, not a failed input
         try:

@@ -73,7 +73,9 @@ class FrameEncoder(keras.layers.Layer):
         # (B, T, H, W, 3) -> (B * T, H, W, 3): the image model sees one big batch of frames.
         images = ops.reshape(pixels, (-1, *pixels.shape[2:]))
         outputs = self.image_model({self.input_name: images} if self.input_name else images)
-        return ops.reshape(outputs, (shape[0], shape[1], *outputs.shape[1:]))
+        # -1, not shape[0]: under a symbolic batch (ONNX export) `B` is not an axis of the
+        # (B * T, ...) outputs, and jax2onnx can only reshape to axes it can read off the input.
+        return ops.reshape(outputs, (-1, shape[1], *outputs.shape[1:]))
 
     def compute_output_shape(self, input_shape):
         images_shape = (None, *input_shape[2:])
