@@ -189,3 +189,27 @@ def test_a_wrong_graph_is_refused_not_written(train_dir, tmp_path, monkeypatch):
     with pytest.raises(export.OnnxExportError, match="batch 1|batch 2"):
         export.export_onnx(train_dir, tmp_path / "head.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ("logistic", "moe", "dbof"))
+def test_multilabel_heads_export_with_a_sigmoid(name, real_frames, tmp_path):
+    """The YouTube-8M heads export too, one sigmoid per class, at batch 1 and 3 (dbof at
+    prediction samples evenly spaced real frames: no random op in the graph)."""
+    if name not in MODELS:
+        pytest.skip(f"{name} is not in models.MODELS yet")
+    keras.utils.set_random_seed(0)
+    options = {"dbof": dict(dbof_cluster_size=16, dbof_hidden_size=8, dbof_iterations=3)}
+    head = build_model(
+        name,
+        num_classes=len(LABELS),
+        max_frames=MAX_FRAMES,
+        embed_dim=clip.TINY_EMBED_DIM,
+        **options.get(name, {}),
+    )
+    run_dir = write_train_dir(tmp_path / name, head, name, "frames", multilabel=True)
+    path = export.export_onnx(run_dir, tmp_path / f"{name}.onnx")
+    for rows in (slice(1, 2), slice(0, 3)):
+        inputs = _rows(real_frames, rows)
+        expected = 1.0 / (1.0 + np.exp(-np.asarray(head.predict_on_batch(inputs), np.float64)))
+        np.testing.assert_allclose(_run(path, inputs), expected, atol=TOLERANCE, rtol=0)
+    assert _metadata(path)["vidcls_keras.output"] == "sigmoid"

@@ -56,14 +56,14 @@ class FrameSampler(keras.layers.Layer):
             uniform = keras.random.uniform(shape, seed=self.seed_generator)
             picks = ops.floor(uniform * ops.cast(count, "float32"))
         else:
-            stretches = ops.arange(self.num_samples, dtype="float32") * 2.0 + 1.0
+            stretches = ops.arange(0, self.num_samples, dtype="float32") * 2.0 + 1.0
             picks = ops.floor(
                 stretches[None, :] * ops.cast(count, "float32") / (2 * self.num_samples)
             )
         picks = ops.minimum(ops.cast(picks, "int32"), ops.maximum(count - 1, 0))
         # The real frames' slots, in order: sorting by (is padding, slot) puts them first.
         max_frames = ops.shape(frames)[1]
-        keys = ops.cast(ops.logical_not(real), "int32") * max_frames + ops.arange(max_frames)
+        keys = ops.cast(ops.logical_not(real), "int32") * max_frames + ops.arange(0, max_frames)
         real_slots = ops.argsort(keys, axis=1)
         slots = ops.take_along_axis(real_slots, picks, axis=1)
         return ops.take_along_axis(frames, ops.expand_dims(slots, -1), axis=1)
