@@ -34,6 +34,7 @@ from vidcls_keras.embedding import pipeline
 from vidcls_keras.errors import VidclsError
 from vidcls_keras.models import aligned
 from vidcls_keras.models.end_to_end import EndToEndClassifier, head_kind
+from vidcls_keras.models.finetune import is_clips_model
 from vidcls_keras.training import artifacts
 from vidcls_keras.training.config import PROMPT_ENSEMBLE
 
@@ -245,7 +246,9 @@ class VideoClassifier:
 
     Attributes:
         kind: `"sequence"` (embedder + head over embeddings), `"pixels"` (the single-frame head:
-            the video's probabilities are the mean over its frames) or `"end_to_end"`.
+            the video's probabilities are the mean over its frames), `"end_to_end"` or
+            `"clips"` (a fine-tuned model, `models.finetune`: frames in, logits out; it samples
+            up to `max_frames` frames as the end-to-end model does).
 
     An end-to-end model always runs its encoder on all `max_frames` slots (padded slots hold
     zeros and are masked out), so with `num_frames < max_frames` it does more work than the
@@ -274,6 +277,8 @@ class VideoClassifier:
         self.embedder = embedder
         if isinstance(model, EndToEndClassifier):
             self.kind = "end_to_end"
+        elif is_clips_model(model):  # fine-tuned (models.finetune): frames in, logits out
+            self.kind = "clips"
         else:
             self.kind = head_kind(model)
             if self.kind == "sequence" and embedder is None and not multilabel:
@@ -287,7 +292,7 @@ class VideoClassifier:
         # The most frames one video may bring: a head trims extra rows as training did.
         self.frame_limit = (
             self.max_frames
-            if self.kind == "end_to_end"
+            if self.kind in ("end_to_end", "clips")
             else max(self.max_frames, self.dataset_num_frames)
         )
         default = min(self.dataset_num_frames, self.frame_limit)
@@ -317,7 +322,7 @@ class VideoClassifier:
                 raise ModelLoadError(str(error)) from error
             head = _load_keras(path / artifacts.MODEL_FILENAME)
             embedder = None
-            if head_kind(head) == "sequence" and not config.multilabel:
+            if not is_clips_model(head) and head_kind(head) == "sequence" and not config.multilabel:
                 try:
                     embedder = clip.FrameEmbedder.from_spec(config.embedder_spec)
                 except (OSError, ValueError) as error:
@@ -366,13 +371,13 @@ class VideoClassifier:
             return self.model.image_size
         if self.kind == "pixels":
             return int(self.model.inputs[0].shape[1])
+        if self.kind == "clips":
+            return int(self.model.input["pixels"].shape[2])
         return self.embedder.image_size
 
     def frames(self, video_path: str | os.PathLike) -> np.ndarray:
         """Samples `num_frames` evenly spaced frames: uint8 `(k, H, W, 3)`, `k <= num_frames`."""
-        return video.sample_frames(
-            video_path, self.num_frames, frame_sampling=self.frame_sampling
-        )
+        return video.sample_frames(video_path, self.num_frames, frame_sampling=self.frame_sampling)
 
     def _checked_frames(self, frames: np.ndarray) -> np.ndarray:
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
@@ -439,10 +444,10 @@ class VideoClassifier:
         Raises:
             video.VideoDecodeError: the file cannot be decoded.
             ValueError: frames of the wrong dtype, rank or count.
-        if self.multilabel:
-            return sigmoid(self.model.predict_on_batch(self._features(video_or_frames)))[0]
         """
         self.last_count = None
+        if self.multilabel:
+            return sigmoid(self.model.predict_on_batch(self._features(video_or_frames)))[0]
         if self.kind == "sequence":
             frames, padding_mask = _fit_embeddings(
                 self.embeddings(video_or_frames), self.max_frames
@@ -457,6 +462,10 @@ class VideoClassifier:
             padded, padding_mask = pad_frames(pixels, self.max_frames)
             outputs = self.model.predict_on_batch({"pixels": padded, "padding_mask": padding_mask})
             return np.asarray(outputs, dtype=np.float32)[0]
+        if self.kind == "clips":  # the fine-tuned model's logits for the whole clip
+            padded, padding_mask = pad_frames(pixels, self.max_frames)
+            logits = self.model.predict_on_batch({"pixels": padded, "padding_mask": padding_mask})
+            return softmax(logits)[0]
         # The frame head classifies single frames: a video's probabilities are the mean of its
         # frames' (the end-to-end model does the same).
         # Padded to num_frames rows so that every video has one input shape (one compilation).
@@ -464,6 +473,8 @@ class VideoClassifier:
         padded = np.zeros((rows, *pixels.shape[1:]), pixels.dtype)
         padded[: len(pixels)] = pixels
         logits = self.model.predict_on_batch({"pixels": padded})[: len(pixels)]
+        return softmax(logits).mean(axis=0)
+
     def _features(self, features: Any) -> dict[str, np.ndarray]:
         """A multi-label head's input: float `(k, D)` features, the first `max_frames` rows."""
         array = np.asarray(features) if isinstance(features, np.ndarray) else None
@@ -479,8 +490,6 @@ class VideoClassifier:
             array[: self.max_frames].astype(np.float32), self.max_frames
         )
         return {"frames": frames, "padding_mask": padding_mask}
-
-        return softmax(logits).mean(axis=0)
 
     def predict(
         self, video_or_frames: str | os.PathLike | np.ndarray, top_k: int = DEFAULT_TOP_K
@@ -597,6 +606,11 @@ class VideoClassifier:
         """This classifier as one `EndToEndClassifier` (pixels + mask -> probabilities)."""
         if self.kind == "end_to_end":
             return self.model
+        if self.kind == "clips":
+            raise ModelLoadError(
+                "a fine-tuned model is end to end already: ship its run folder (model.keras + "
+                "config.json), after vidcls_keras.models.finetune.merge_lora for a LoRA run."
+            )
         return EndToEndClassifier(
             head=self.model,
             label_names=self.label_names,

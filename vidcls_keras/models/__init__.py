@@ -11,6 +11,9 @@ Each builder returns a functional `keras.Model` that outputs logits:
 - `aligned_lstm`, `aligned_transformer`: the `lstm` / `transformer` trunk -> one unit video
   embedding in CLIP's joint space (layer `video_embedding`); logits = exp(t) * cosine with the
   frozen CLIP text embeddings of the class prompts (layer `text_logits`). See `models.aligned`.
+- `finetune`: the CLIP image tower on every frame of a clip + the transformer head, trained end
+  to end (LoRA adapters, the last blocks, or all of it); reads clip datasets' pixels. See
+  `models.finetune`.
 - `logistic`, `moe`, `dbof`: the YouTube-8M starter's LogisticModel, MoeModel and DbofModel, for
   multi-label data (their logits go through a sigmoid; see `training.trainer`).
 
@@ -25,6 +28,7 @@ import keras
 from vidcls_keras.models.aligned import TextLogits, aligned_lstm, aligned_transformer
 from vidcls_keras.models.dbof import dbof_classifier
 from vidcls_keras.models.end_to_end import EndToEndClassifier, FrameEncoder
+from vidcls_keras.models.finetune import FineTuneAdam, TunableCLIPImageEncoder, finetune_classifier
 from vidcls_keras.models.frame import SavableCLIPImageEncoder, frame_classifier
 from vidcls_keras.models.frame_sampler import FrameSampler
 from vidcls_keras.models.layers import MaskedMax, MaskedMean
@@ -49,6 +53,7 @@ MODELS: dict[str, Callable[..., keras.Model]] = {
     "logistic": logistic_classifier,
     "moe": moe_classifier,
     "dbof": dbof_classifier,
+    "finetune": finetune_classifier,
 }
 
 
@@ -62,6 +67,7 @@ def build_model(name: str, **kwargs) -> keras.Model:
 __all__ = [
     "MODELS",
     "EndToEndClassifier",
+    "FineTuneAdam",
     "FrameEncoder",
     "FrameSampler",
     "MajorityVote",
@@ -69,11 +75,13 @@ __all__ = [
     "MaskedMean",
     "MixtureOfExperts",
     "SavableCLIPImageEncoder",
+    "TunableCLIPImageEncoder",
     "TextLogits",
     "aligned_lstm",
     "aligned_transformer",
     "build_model",
     "dbof_classifier",
+    "finetune_classifier",
     "frame_classifier",
     "logistic_classifier",
     "lstm_classifier",

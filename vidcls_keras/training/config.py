@@ -99,6 +99,27 @@ class TrainConfig:
         "about {label}.', 'a photo of {label}.', ...), or one template with {label}, e.g. "
         "'{label}'",
     )
+    # Fine-tuning (--model finetune, models.finetune): the tower, what of it trains, and how fast.
+    encoder: str | None = _field(
+        None,
+        "finetune: the CLIP image tower's weights, an embedder spec (default: the dataset's, "
+        "else preset:clip-vit-base-patch32; tiny:0 for tests)",
+    )
+    lora_rank: int = _field(
+        8,
+        "finetune: rank of the LoRA adapters on the tower's Dense layers (only they and the head "
+        "train; the default mode); 0 with no other mode freezes the tower",
+    )
+    unfreeze_blocks: int = _field(
+        0, "finetune: train the tower's last N residual blocks (+ final norm, projection), no LoRA"
+    )
+    full: bool = _field(False, "finetune: train the whole tower, no LoRA")
+    encoder_learning_rate: float = _field(
+        1e-5, "finetune: the tower's learning rate (--learning-rate is the head's)"
+    )
+    clip_norm: float = _field(
+        1.0, "finetune: clip the gradients to this global norm (0: no clipping)"
+    )
     # Multi-label heads' sizes (None: the YouTube-8M starter's default, in the model builder).
     moe_num_mixtures: int | None = _field(
         None, "moe and dbof: experts per class, the dummy one not counted (starter: 2)"
@@ -183,5 +204,29 @@ class TrainConfig:
                         f"--{name.replace('_', '-')} goes with --yt8m-files (the training "
                         "shards' glob), which is not set."
                     )
+        for name in ("lora_rank", "unfreeze_blocks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise TrainError(
+                    f"--{name.replace('_', '-')} must be a non-negative int, got {value!r}."
+                )
+        if self.full and self.unfreeze_blocks:
+            raise TrainError(
+                f"--full trains every block, --unfreeze-blocks {self.unfreeze_blocks} only the "
+                "last ones: pass one of them."
+            )
+        if not self.encoder_learning_rate > 0:
+            raise TrainError(
+                f"--encoder-learning-rate must be > 0, got {self.encoder_learning_rate!r}."
+            )
+        if not self.clip_norm >= 0:
+            raise TrainError(f"--clip-norm must be >= 0 (0: no clipping), got {self.clip_norm!r}.")
+        if self.encoder is not None:
+            from vidcls_keras.clip.specs import EmbedderSpecError, parse_embedder_spec
+
+            try:
+                parse_embedder_spec(self.encoder, source="--encoder")
+            except EmbedderSpecError as error:
+                raise TrainError(str(error)) from error
         if self.verbose not in VERBOSE_CHOICES:
             raise TrainError(f"--verbose must be 0, 1 or 2, got {self.verbose!r}.")

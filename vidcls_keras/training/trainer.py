@@ -132,7 +132,10 @@ def _dataset_facts(info: Any) -> _DatasetFacts:
         version=str(info.version),
         num_classes=int(label.num_classes),
         label_names=[str(name) for name in label.names],
-        embed_dim=int(info.features["embeddings"].shape[-1]),
+        # Clip datasets (`clips16`) store pixels, no embeddings: no width (the model has its own).
+        embed_dim=(
+            int(info.features["embeddings"].shape[-1]) if "embeddings" in info.features else 0
+        ),
         frames_per_video=int(frames_per_video) if frames_per_video is not None else None,
         embedder_spec=str(embedder_spec) if embedder_spec is not None else None,
     )
@@ -262,7 +265,8 @@ def _load(config: TrainConfig, split: str) -> tuple[tf.data.Dataset, Any]:
 def _model_arguments(
     config: TrainConfig, facts: _DatasetFacts, max_frames: int
 ) -> tuple[dict, str]:
-    """Keyword arguments for the model's builder, and its input kind ("frames" or "pixels").
+    """Keyword arguments for the model's builder, and its input kind ("frames", "pixels" or
+    "clips": a builder with `inputs = "clips"`, fine-tuning on a clip dataset's pixels).
 
     Builders are matched by signature: one that takes an `image_encoder` reads pixels and gets
     the dataset's CLIP image encoder; the others read frame embeddings and get `max_frames` and
@@ -282,6 +286,13 @@ def _model_arguments(
             arguments[field.name] = value
     if "class_text_embeddings" in parameters:  # text-aligned heads (models.aligned)
         arguments["class_text_embeddings"] = _class_text_embeddings(config, facts)
+    if getattr(MODELS[config.model], "inputs", None) == "clips":  # models.finetune: whole clips
+        from vidcls_keras.clip.specs import DEFAULT_EMBEDDER
+
+        # The tower's weights: --encoder, else the dataset's embedder, else CLIP ViT-B/32.
+        arguments["encoder"] = config.encoder or facts.embedder_spec or DEFAULT_EMBEDDER
+        arguments["max_frames"] = max_frames
+        return arguments, "clips"
     if "image_encoder" in parameters:
         if facts.embedder_spec is None:
             raise TrainError(
@@ -373,7 +384,10 @@ def compile_model(
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     model.compile(
-        optimizer=optimizer or keras.optimizers.Adam(learning_rate=learning_rate),
+        # A builder that chose its model's optimizer compiled the model with it (models.finetune).
+        optimizer=optimizer
+        or (model.optimizer if getattr(model, "compiled", False) else None)
+        or keras.optimizers.Adam(learning_rate=learning_rate),
         loss=loss,
         metrics=metrics,
     )
@@ -417,7 +431,7 @@ class _RunData:
     info: Any  # tfds.core.DatasetInfo
     facts: _DatasetFacts
     max_frames: int
-    input_kind: str  # "frames" or "pixels"
+    input_kind: str  # "frames", "pixels" or "clips"
     model_arguments: dict[str, Any]
     splits: dict[str, str | None]  # role -> TFDS split name ("train+validation" under the protocol)
     train_batches: tf.data.Dataset  # the epochs still to run, one after another
@@ -686,7 +700,8 @@ def _run_record(
         "dataset_name": facts.name,
         "dataset_config": facts.config_name,
         "dataset_version": facts.version,
-        "embedder_spec": facts.embedder_spec,
+        # A fine-tuned model's tower (clip datasets record no embedder): prediction reads it.
+        "embedder_spec": facts.embedder_spec or run.model_arguments.get("encoder"),
         "label_names": facts.label_names,
         "num_classes": facts.num_classes,
         "embed_dim": facts.embed_dim,
