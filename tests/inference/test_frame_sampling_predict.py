@@ -6,7 +6,6 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import dataclasses  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 
@@ -42,10 +41,6 @@ def test_keyframe_flag_reads_the_keyframe_embeddings(train_dir, shared_videos, c
         main([str(train_dir), str(path), "--frame-sampling", "nearest"])
 
 
-@pytest.mark.skipif(
-    "frame_sampling" not in {field.name for field in dataclasses.fields(artifacts.RunConfig)},
-    reason="artifacts.RunConfig does not read config.json's frame_sampling yet",
-)
 def test_the_runs_dataset_decides_by_default(train_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(train_dir, run)

@@ -95,6 +95,7 @@ def test_train_writes_every_output(transformer_run):
     assert config["label_names"] == list(TINY_LABELS)
     assert config["max_frames"] == TINY_FRAMES  # from the dataset's metadata
     assert config["num_frames"] == TINY_FRAMES  # frames per video the dataset sampled
+    assert config["frame_sampling"] == "exact"  # the dataset's; predict samples alike
     assert config["num_examples"] == TINY_SPLITS
     assert config["selection_monitor"] == "val_loss"
 

@@ -73,6 +73,8 @@ class RunConfig:
         embedder_spec: `FrameEmbedder.spec` of the encoder that made the training embeddings;
             None for a multi-label (YouTube-8M) run, whose features come precomputed.
         multilabel: the head's outputs are one sigmoid per class (config.json's `multilabel`).
+        frame_sampling: how the training dataset picked its frames (`exact`, or `keyframes`:
+            the nearest keyframes); runs written before it was recorded are `exact`.
     """
 
     label_names: tuple[str, ...]
@@ -80,6 +82,7 @@ class RunConfig:
     num_frames: int
     embedder_spec: str | None
     multilabel: bool = False
+    frame_sampling: str = "exact"
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> RunConfig:
@@ -118,4 +121,5 @@ class RunConfig:
             num_frames=max_frames if num_frames is None else int(num_frames),
             embedder_spec=str(config["embedder_spec"]) if config.get("embedder_spec") else None,
             multilabel=multilabel,
+            frame_sampling=str(config.get("frame_sampling") or "exact"),
         )

@@ -228,8 +228,13 @@ def _finished_run(config: TrainConfig) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None  # let `train` say what is wrong with the folder
     wanted = resume.resume_settings(config)
-    # An unset setting (None, e.g. max_frames) is recorded as the value the run resolved.
-    if any(value is not None and recorded.get(key) != value for key, value in wanted.items()):
+    # An unset setting (None, e.g. max_frames) is recorded as the value the run resolved; a
+    # setting added after the run was made (absent from its config.json) counts as its default.
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    if any(
+        value is not None and recorded.get(key, defaults.get(key)) != value
+        for key, value in wanted.items()
+    ):
         return None  # another run: `train` refuses it with its message
     if config.verbose:
         print(f"   finished already: reusing {metrics_path}", flush=True)

@@ -116,6 +116,7 @@ class _DatasetFacts:
     frames_per_video: int | None
     embedder_spec: str | None
     multilabel: bool = False  # a `labels` sequence per example (YouTube-8M), sigmoid outputs
+    frame_sampling: str = "exact"  # or "keyframes" (approximate frames): predict samples alike
 
 
 def _dataset_facts(info: Any) -> _DatasetFacts:
@@ -138,6 +139,7 @@ def _dataset_facts(info: Any) -> _DatasetFacts:
         ),
         frames_per_video=int(frames_per_video) if frames_per_video is not None else None,
         embedder_spec=str(embedder_spec) if embedder_spec is not None else None,
+        frame_sampling=str(metadata.get("frame_sampling") or "exact"),
     )
 
 
@@ -702,6 +704,8 @@ def _run_record(
         "dataset_version": facts.version,
         # A fine-tuned model's tower (clip datasets record no embedder): prediction reads it.
         "embedder_spec": facts.embedder_spec or run.model_arguments.get("encoder"),
+        # How the dataset sampled frames: prediction samples a video's frames the same way.
+        "frame_sampling": facts.frame_sampling,
         "label_names": facts.label_names,
         "num_classes": facts.num_classes,
         "embed_dim": facts.embed_dim,
