@@ -80,6 +80,20 @@ def is_clip_config(config: tfds.core.BuilderConfig | None) -> bool:
     return isinstance(config, ClipConfig)
 
 
+def _video_identity(class_names: Sequence[str] | None) -> dict[str, tfds.features.FeatureConnector]:
+    """The features every video example starts with: `video_id`, `title` and `label`."""
+    label = (
+        tfds.features.ClassLabel(names=list(class_names))
+        if class_names is not None
+        else tfds.features.ClassLabel()
+    )
+    return {
+        "video_id": tfds.features.Text(doc="YouTube id, or <class>/<file name>."),
+        "title": tfds.features.Text(doc='Video title ("" when unknown).'),
+        "label": label,
+    }
+
+
 def clip_features(class_names: Sequence[str] | None) -> tfds.features.FeaturesDict:
     """The features of a clip config (`clips16`, `clips8`) of both builders.
 
@@ -90,16 +104,9 @@ def clip_features(class_names: Sequence[str] | None) -> tfds.features.FeaturesDi
         `video_id`, `title`, `label`, `num_frames` int32, `clip_frames` (k, H, W, 3) uint8 JPEG
         with min(H, W) = the config's `short_side`, `timestamps` (k,) float32 seconds, `group`.
     """
-    label = (
-        tfds.features.ClassLabel(names=list(class_names))
-        if class_names is not None
-        else tfds.features.ClassLabel()
-    )
     return tfds.features.FeaturesDict(
         {
-            "video_id": tfds.features.Text(doc="YouTube id, or <class>/<file name>."),
-            "title": tfds.features.Text(doc='Video title ("" when unknown).'),
-            "label": label,
+            **_video_identity(class_names),
             "num_frames": tfds.features.Scalar(
                 dtype=np.int32, doc="Frames in `clip_frames` (fewer for short videos)."
             ),
@@ -132,16 +139,9 @@ def video_features(class_names: Sequence[str] | None, embed_dim: int) -> tfds.fe
         `video_id`, `title`, `label`, `embeddings` (num_frames, embed_dim) float32, `num_frames`,
         and the dataset's fixed `frame` (FRAME_SIZE, FRAME_SIZE, 3) uint8.
     """
-    label = (
-        tfds.features.ClassLabel(names=list(class_names))
-        if class_names is not None
-        else tfds.features.ClassLabel()
-    )
     return tfds.features.FeaturesDict(
         {
-            "video_id": tfds.features.Text(doc="YouTube id, or <class>/<file name>."),
-            "title": tfds.features.Text(doc='Video title ("" when unknown).'),
-            "label": label,
+            **_video_identity(class_names),
             "embeddings": tfds.features.Tensor(
                 shape=(None, embed_dim),
                 dtype=np.float32,
