@@ -3,23 +3,26 @@
 For each level it reads generated shards of the real format and size
 (`vidcls_keras.youtube8m.synthetic`: 1024-d rgb, 128-d audio, 3,862 classes, frame level 60-300
 one-second frames) to model-ready batches (parse + dequantize + pad + batch, multi-hot labels),
-with three pipelines in the same run:
+with these pipelines in the same run:
 
 - starter: a plain tf.data re-creation of the YouTube-8M starter code's readers
   (`YT8MAggregatedFeatureReader`: batch then `parse_example`; `YT8MFrameFeatureReader`:
   `parse_single_sequence_example`, decode every frame, dequantize, `resize_axis` to 300);
 - records: `vidcls_keras.youtube8m.records.parse_*_example` (video level batch-parsed, frame
   level sliced to 300 before decoding), then batched;
-- stream: `vidcls_keras.youtube8m.stream.stream_examples` (the built dataset's uint8 examples,
-  straight from the shards) + dequantize + pad to 300 + multi-hot, then batched.
+- train (built) / train (--yt8m-files): what `train` reads: the built dataset as `data.load_split`
+  reads it (`stream.read_built`: records parsed in batches) or the shards streamed
+  (`stream.stream_examples`), through `data.make_batches` (its in-memory cache filled on the
+  first pass, which is timed apart); and the same without the cache, as `train` reads a split
+  over 2 GB (the real release) every epoch.
 
 Run from the repository root:
 
-    python bench/youtube8m_input.py                                  # 4 x 1,000 videos per level
+    python bench/youtube8m_input.py                                  # 4 x 10,000 (video), 4 x 1,000 (frame)
     python bench/youtube8m_input.py --shards 1 --videos-per-shard 50 --repeats 1   # a quick look
 
 The shards are generated once into `cache_dir("bench")/youtube8m-<shards>x<videos>/<level>/`
-(frame level, 4 x 1,000: about 1.2 GB; a few minutes to write). Each figure is the best of
+(frame level, 4 x 1,000: about 0.8 GB; video level, 4 x 10,000: about 180 MB; a few minutes to write). Each figure is the best of
 `--repeats` full passes, after one pass that warms the page cache; on a shared CPU read them as
 rough. `--threads` caps TF's inter/intra-op threads (default: all cores).
 """
@@ -167,40 +170,12 @@ def records_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _multi_hot(labels: tf.Tensor) -> tf.Tensor:
-    return tf.minimum(
-        tf.scatter_nd(labels[:, None], tf.ones_like(labels, tf.float32), [NUM_CLASSES]), 1.0
-    )
-
-
-def stream_video(pattern: str, batch_size: int) -> tf.data.Dataset:
-    dataset, _ = stream.stream_examples(pattern, "video")
-
-    def prepare(example):
-        frames = tf.concat([example["mean_rgb"], example["mean_audio"]], 0)
-        return frames, _multi_hot(example["labels"])
-
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def stream_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
-    dataset, _ = stream.stream_examples(pattern, "frame")
-
-    def prepare(example):
-        frames = records.dequantize(tf.concat([example["rgb"], example["audio"]], 1)[:MAX_FRAMES])
-        kept = tf.shape(frames)[0]
-        frames = tf.pad(frames, [[0, MAX_FRAMES - kept], [0, 0]])
-        padding_mask = tf.range(MAX_FRAMES) < kept
-        return frames, padding_mask, _multi_hot(example["labels"])
-
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _train_batches(examples: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+def _train_batches(
+    examples: tf.data.Dataset, batch_size: int, cache: bool = True
+) -> tf.data.Dataset:
     """`data.make_batches` as `train` calls it on multi-label data (file order here, as the
-    starter's reader: no shuffle), caching the prepared examples in memory."""
+    starter's reader: no shuffle), caching the prepared examples in memory (`train` does when
+    they fit in 2 GB; not at the real release's size: `cache=False`)."""
     from vidcls_keras import data
 
     return data.make_batches(
@@ -209,6 +184,7 @@ def _train_batches(examples: tf.data.Dataset, batch_size: int) -> tf.data.Datase
         batch_size=batch_size,
         training=False,
         max_frames=MAX_FRAMES if "rgb" in examples.element_spec else 1,
+        cache=cache,
     )
 
 
@@ -226,7 +202,7 @@ def built(pattern: str, level: str) -> tf.data.Dataset:
             download_config=tfds.download.DownloadConfig(manual_dir=str(folder))
         )
         print(f"built youtube8m/{level} in {time.perf_counter() - start:.0f} s")
-    return builder.as_dataset(split="train", shuffle_files=False)
+    return stream.read_built(builder, "train")  # as `train` reads it (`data.load_split`)
 
 
 def train_built_video(pattern: str, batch_size: int) -> tf.data.Dataset:
@@ -245,20 +221,38 @@ def train_stream_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
     return _train_batches(stream.stream_examples(pattern, "frame")[0], batch_size)
 
 
+def uncached_built_video(pattern: str, batch_size: int) -> tf.data.Dataset:
+    return _train_batches(built(pattern, "video"), batch_size, cache=False)
+
+
+def uncached_built_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
+    return _train_batches(built(pattern, "frame"), batch_size, cache=False)
+
+
+def uncached_stream_video(pattern: str, batch_size: int) -> tf.data.Dataset:
+    return _train_batches(stream.stream_examples(pattern, "video")[0], batch_size, cache=False)
+
+
+def uncached_stream_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
+    return _train_batches(stream.stream_examples(pattern, "frame")[0], batch_size, cache=False)
+
+
 PIPELINES = {
     "video": {
         "starter": starter_video,
         "records": records_video,
-        "stream": stream_video,
         "train (built)": train_built_video,
         "train (--yt8m-files)": train_stream_video,
+        "train (built), no cache": uncached_built_video,
+        "train (--yt8m-files), no cache": uncached_stream_video,
     },
     "frame": {
         "starter": starter_frame,
         "records": records_frame,
-        "stream": stream_frame,
         "train (built)": train_built_frame,
         "train (--yt8m-files)": train_stream_frame,
+        "train (built), no cache": uncached_built_frame,
+        "train (--yt8m-files), no cache": uncached_stream_frame,
     },
 }
 
@@ -289,7 +283,13 @@ def examples_per_second(dataset: tf.data.Dataset, repeats: int) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", type=int, default=4, help="shards per level (default 4)")
-    parser.add_argument("--videos-per-shard", type=int, default=1000, help="(default 1000)")
+    parser.add_argument(
+        "--videos-per-shard",
+        type=int,
+        default=None,
+        help="(default 10,000 at video level, 1,000 at frame level: each pass then reads about "
+        "half a second of records at the starter's rate, not only start-up costs)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="(default 256)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (default 3)")
     parser.add_argument("--levels", nargs="+", default=["video", "frame"])
@@ -299,11 +299,12 @@ def main() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(arguments.threads)
         tf.config.threading.set_intra_op_parallelism_threads(arguments.threads)
     print(
-        f"{arguments.shards} x {arguments.videos_per_shard} videos per level, batch "
+        f"{arguments.shards} shards per level, batch "
         f"{arguments.batch_size}, {os.cpu_count()} CPU cores, best of {arguments.repeats} passes"
     )
     for level in arguments.levels:
-        pattern = shards(level, arguments.shards, arguments.videos_per_shard)
+        videos = arguments.videos_per_shard or (10_000 if level == "video" else 1_000)
+        pattern = shards(level, arguments.shards, videos)
         size = sum(pathlib.Path(p).stat().st_size for p in tf.io.gfile.glob(pattern))
         print(f"\n{level} level ({size / 2**20:.0f} MiB of shards):")
         baseline = None
@@ -313,7 +314,7 @@ def main() -> None:
             )
             baseline = baseline or rate
             print(
-                f"  {name:21s} {rate:10,.0f} examples/s  ({count} examples; {rate / baseline:.2f}x starter; first pass {first:,.0f}/s)"
+                f"  {name:31s} {rate:10,.0f} examples/s  ({count} examples; {rate / baseline:.2f}x starter; first pass {first:,.0f}/s)"
             )
 
 

@@ -116,3 +116,35 @@ def test_stream_errors(manual_dir, tmp_path):
     # No vocabulary: the release's 3,862 indices, subsets by index.
     _, info = stream.stream_examples(str(tmp_path / "train*.tfrecord"), "video", labels=[3])
     assert info.label_names == ("class 3",) and info.labels_subset == (3,)
+
+
+@pytest.mark.parametrize("reindex", [True, False])
+def test_video_level_stream_subset_matches_the_subset_build(manual_dir, tmp_path, reindex):
+    labels = ("Cooking", "Recipe", "0", "1")
+    config = module.Youtube8mConfig(
+        name=f"subset{int(reindex)}", level="video", labels=labels, reindex=reindex
+    )
+    builder = built(manual_dir / "video", tmp_path, config)
+    streamed, _ = stream.stream_examples(
+        str(manual_dir / "video" / "train*.tfrecord"), "video", labels=labels, reindex=reindex
+    )
+    built_examples = {x["id"]: x for x in tfds.as_numpy(builder.as_dataset(split="train"))}
+    streamed_examples = list(tfds.as_numpy(streamed))
+    assert sorted(x["id"] for x in streamed_examples) == sorted(built_examples)
+    for example in streamed_examples:
+        for name, value in built_examples[example["id"]].items():
+            np.testing.assert_array_equal(example[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_read_built_gives_as_datasets_examples_in_its_order(manual_dir, tmp_path, level):
+    builder = built(manual_dir / level, tmp_path, level)
+    for split in ("train", "validation", "train[1:5]", "test[-2:]"):
+        assert_same(
+            stream.read_built(builder, split), builder.as_dataset(split=split, shuffle_files=False)
+        )
+
+
+def test_frame_level_features_are_stored_as_raw_bytes(manual_dir, tmp_path):
+    serialized = built(manual_dir / "frame", tmp_path, "frame").info.features.get_serialized_info()
+    assert serialized["rgb"].tf_dtype == serialized["audio"].tf_dtype == tf.string

@@ -517,6 +517,7 @@ def parse_frame_example(
     pad: bool = False,
     max_quantized: float = QUANTIZE_MAX,
     min_quantized: float = QUANTIZE_MIN,
+    dequantized: bool = True,
 ) -> dict[str, tf.Tensor]:
     """Parses one frame-level record, as the starter's `YT8MFrameFeatureReader`.
 
@@ -533,10 +534,13 @@ def parse_frame_example(
             otherwise T = num_frames and batches are padded later (`padded_batch`).
         max_quantized: The top of the quantized range.
         min_quantized: The bottom of the quantized range.
+        dequantized: False keeps `rgb`/`audio` as the stored uint8 (padding rows 0), for a
+            pipeline that dequantizes later (after batching, as `data.make_batches` does).
 
     Returns:
         `id` string (), `labels` float32 multi-hot (num_classes,), `label_indices` int64 (k,),
-        `rgb` float32 (T, rgb_size), `audio` float32 (T, audio_size) unless audio_size is None,
+        `rgb` float32 (T, rgb_size), `audio` float32 (T, audio_size) unless audio_size is None
+        (uint8 with `dequantized=False`),
         `num_frames` int32 (), `padding_mask` bool (T,) True on real frames, and
         `segment_labels` int64 (s,), `segment_start_times` int64 (s,), `segment_scores`
         float32 (s,), empty when the record has none. T is max_frames with `pad`, else
@@ -561,6 +565,7 @@ def parse_frame_example(
         pad,
         max_quantized,
         min_quantized,
+        dequantized,
     )
 
 
@@ -573,6 +578,7 @@ def _parse_frame(
     pad: bool,
     max_quantized: float,
     min_quantized: float,
+    dequantized: bool = True,
 ) -> dict[str, tf.Tensor]:
     serialized = tf.convert_to_tensor(serialized, tf.string)
     if serialized.shape.rank != 0:
@@ -639,7 +645,9 @@ def _parse_frame(
         for name, size in sizes.items():
             # Slice the strings before decoding: the same rows as the starter's decode-then-resize.
             kept = tf.io.decode_raw(lists[name][:max_frames], tf.uint8, fixed_length=size)
-            values = dequantize(tf.reshape(kept, [-1, size]), max_quantized, min_quantized)
+            values = tf.reshape(kept, [-1, size])
+            if dequantized:
+                values = dequantize(values, max_quantized, min_quantized)
             if pad:  # the starter's resize_axis: 0.0 rows after the dequantized frames
                 values = tf.pad(values, [[0, max_frames - num_frames], [0, 0]])
             result[name] = tf.ensure_shape(values, [max_frames if pad else None, size])
