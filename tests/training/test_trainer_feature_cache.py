@@ -1,7 +1,7 @@
 """The frame model trained on encoded frames (the default) equals it trained on pixels.
 
-`TrainConfig.feature_cache`: without mixup, a frozen encoder's output for a video's fixed frame is
-the same every epoch, so the trainer encodes each split once and fits the head on those outputs.
+`TrainConfig.feature_cache`: a frozen encoder's output for a video's fixed frame is the same every
+epoch, so the trainer encodes each split once and fits the head on those outputs.
 Same seed, same dataset: the same metrics within float rounding, and the same saved pixel model.
 """
 
@@ -73,12 +73,27 @@ def test_cached_encoder_outputs_give_the_metrics_of_pixel_training(tiny_data_dir
     assert report["f1_micro"] == cached["test"]["f1_micro"]
 
 
-def test_mixup_and_other_models_train_as_before(tiny_data_dir, tmp_path):
-    """Pixel mixup needs the encoder on every mixed batch: no cache; sequence models: no split."""
-    config = tiny_config(tiny_data_dir, tmp_path, model="frame", mixup=True)
+def test_mixup_mixes_encoded_frames_and_no_feature_cache_mixes_pixels(
+    tiny_data_dir, tmp_path, capsys
+):
+    """With the cache, mixup mixes the encoder's outputs (no encoder pass per batch); without
+    it, pixels (the original's mixup); sequence models have no encoder to split."""
+    settings = dict(model="frame", mixup=True, epochs=2, seed=1, verbose=1)
+    config = tiny_config(tiny_data_dir, tmp_path / "features", **settings)
     run = trainer._read_data(config, None)
     model = trainer.build_model("frame", **run.model_arguments)
-    assert trainer._feature_cache_split(config, run, model) is None
+    assert trainer._feature_cache_split(config, run, model) is not None
+    result = trainer.train(config)
+    assert "encoded every split's frames once" in capsys.readouterr().out
+    assert 0.0 <= result["test"]["f1_micro"] <= 1.0
+    reloaded = keras.saving.load_model(tmp_path / "features" / "model.keras", safe_mode=True)
+    assert set(reloaded.input) == {"pixels"}
+
+    pixels_config = tiny_config(tiny_data_dir, tmp_path / "pixels", **settings, feature_cache=False)
+    assert trainer._feature_cache_split(pixels_config, run, model) is None
+    trainer.train(pixels_config)
+    assert "encoded every split's frames once" not in capsys.readouterr().out
+
     mean_config = tiny_config(tiny_data_dir, tmp_path, model="mean")
     mean_run = trainer._read_data(mean_config, None)
     mean_model = trainer.build_model("mean", **mean_run.model_arguments)

@@ -81,10 +81,11 @@ class TrainConfig:
     )
     feature_cache: bool = _field(
         True,
-        "models with a frozen image encoder (frame), without mixup: encode each split's frames "
-        "once and train the layers after the encoder on those outputs (the same batches and "
-        "weights, outputs equal within float rounding; about 9x fewer encoder passes); "
-        "--no-feature-cache runs the encoder on every batch of every epoch",
+        "models with a frozen image encoder (frame): encode each split's frames once and train "
+        "the layers after the encoder on those outputs (the same batches and weights, outputs "
+        "equal within float rounding; about 9x fewer encoder passes); with --mixup the encoded "
+        "frames are mixed, not the pixels. --no-feature-cache runs the encoder on every batch "
+        "of every epoch (and mixes pixels, as the original)",
         negatable=True,
     )
     overwrite: bool = _field(

@@ -549,13 +549,15 @@ def _feature_cache_split(
 ) -> tuple[keras.Model, keras.Model] | None:
     """`(frozen encoder, head)` of a pixel model to train on encoded frames, or None.
 
-    Only without mixup: mixup mixes pixels, which the encoder then sees, so the encoder must run
-    on every mixed batch. Otherwise each video's fixed frame gives the same encoder output every
-    epoch: encoding the frames once and fitting the head on them computes what fitting the whole
-    model computes (the same batches, initial weights and dropout draws; the encoder's outputs
-    equal within float rounding, as XLA may block a batch of 16 differently from another).
+    Each video's fixed frame gives the same encoder output every epoch: encoding the frames once
+    and fitting the head on them computes what fitting the whole model computes (the same
+    batches, initial weights and dropout draws; the encoder's outputs equal within float
+    rounding, as XLA may block a batch of 16 differently from another). With mixup, the encoded
+    frames are mixed instead of the pixels: mixup on the input of the layers that train, as the
+    sequence models mix their frame embeddings, at no encoder pass per batch; the original mixed
+    pixels, which `--no-feature-cache` still does (the encoder then runs on every mixed batch).
     """
-    if run.input_kind != "pixels" or config.mixup or not config.feature_cache:
+    if run.input_kind != "pixels" or not config.feature_cache:
         return None
     return split_frozen_encoder(model)
 
