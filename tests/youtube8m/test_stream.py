@@ -50,6 +50,16 @@ def assert_same(streamed: tf.data.Dataset, dataset: tf.data.Dataset) -> None:
             np.testing.assert_array_equal(one[name], value, err_msg=f"{other['id']} {name}")
 
 
+def assert_same_videos(streamed: tf.data.Dataset, dataset: tf.data.Dataset) -> None:
+    """The same videos with the same values, in any order."""
+    built_examples = {x["id"]: x for x in tfds.as_numpy(dataset)}
+    streamed_examples = list(tfds.as_numpy(streamed))
+    assert sorted(x["id"] for x in streamed_examples) == sorted(built_examples)
+    for example in streamed_examples:
+        for name, value in built_examples[example["id"]].items():
+            np.testing.assert_array_equal(example[name], value, err_msg=name)
+
+
 @pytest.mark.parametrize("level", ["video", "frame"])
 def test_stream_yields_the_built_examples(manual_dir, tmp_path, level):
     builder = built(manual_dir / level, tmp_path, level)
@@ -82,12 +92,7 @@ def test_stream_subset_matches_the_subset_build(manual_dir, tmp_path):
     )
     assert info.labels_subset == (22, 20, 0, 1) and info.label_mapping == {0: 22, 1: 20, 2: 0, 3: 1}
     assert info.metadata["num_classes"] == builder.info.metadata["num_classes"] == 4
-    built_examples = {x["id"]: x for x in tfds.as_numpy(builder.as_dataset(split="train"))}
-    streamed_examples = list(tfds.as_numpy(streamed))
-    assert sorted(x["id"] for x in streamed_examples) == sorted(built_examples)
-    for example in streamed_examples:
-        for name, value in built_examples[example["id"]].items():
-            np.testing.assert_array_equal(example[name], value, err_msg=name)
+    assert_same_videos(streamed, builder.as_dataset(split="train"))
 
 
 def test_frames_stay_uint8_and_dequantize_as_the_starter(manual_dir):
@@ -128,12 +133,7 @@ def test_video_level_stream_subset_matches_the_subset_build(manual_dir, tmp_path
     streamed, _ = stream.stream_examples(
         str(manual_dir / "video" / "train*.tfrecord"), "video", labels=labels, reindex=reindex
     )
-    built_examples = {x["id"]: x for x in tfds.as_numpy(builder.as_dataset(split="train"))}
-    streamed_examples = list(tfds.as_numpy(streamed))
-    assert sorted(x["id"] for x in streamed_examples) == sorted(built_examples)
-    for example in streamed_examples:
-        for name, value in built_examples[example["id"]].items():
-            np.testing.assert_array_equal(example[name], value, err_msg=name)
+    assert_same_videos(streamed, builder.as_dataset(split="train"))
 
 
 @pytest.mark.parametrize("level", ["video", "frame"])
