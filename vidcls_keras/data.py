@@ -406,8 +406,8 @@ def _dequantize_and_pad(rows: tf.Tensor, max_frames: int) -> tuple[tf.Tensor, tf
 
 
 def _youtube8m_video_batch(examples: dict, max_frames: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """A batch of video-level examples as model frames (see the module docstring): float32 `(B, max_frames, R + A)`
-    (row 0 the video's means, the rest 0) and bool `(B, max_frames)`."""
+    """A batch of video-level examples as model frames (see the module docstring): float32
+    `(B, max_frames, R + A)` (row 0 the video's means, the rest 0) and bool `(B, max_frames)`."""
     parts = [
         tf.cast(examples[name], tf.float32) for name in VIDEO_LEVEL_FEATURES if name in examples
     ]
