@@ -11,10 +11,12 @@ with these pipelines in the same run:
 - records: `vidcls_keras.youtube8m.records.parse_*_example` (video level batch-parsed, frame
   level sliced to 300 before decoding), then batched;
 - train (built) / train (--yt8m-files): what `train` reads: the built dataset as `data.load_split`
-  reads it (`stream.read_built`: records parsed in batches) or the shards streamed
-  (`stream.stream_examples`), through `data.make_batches` (its in-memory cache filled on the
-  first pass, which is timed apart); and the same without the cache, as `train` reads a split
-  over 2 GB (the real release) every epoch.
+  reads it (`stream.read_built`: records parsed in batches, video level kept in them) or the
+  shards streamed (`stream.stream_examples`), through `data.make_batches` (its in-memory cache
+  filled on the first pass, which is timed apart); the same without the cache, as `train` reads
+  a split over 2 GB (the real release) every epoch; and that shuffled as for training (the
+  starter's re-created reader does not shuffle; its training reader shuffles examples in a
+  queue).
 
 Run from the repository root:
 
@@ -22,9 +24,11 @@ Run from the repository root:
     python bench/youtube8m_input.py --shards 1 --videos-per-shard 50 --repeats 1   # a quick look
 
 The shards are generated once into `cache_dir("bench")/youtube8m-<shards>x<videos>/<level>/`
-(frame level, 4 x 1,000: about 0.8 GB; video level, 4 x 10,000: about 180 MB; a few minutes to write). Each figure is the best of
-`--repeats` full passes, after one pass that warms the page cache; on a shared CPU read them as
-rough. `--threads` caps TF's inter/intra-op threads (default: all cores).
+(frame level, 4 x 1,000: about 0.8 GB; video level, 4 x 10,000: about 180 MB; a few minutes to
+write). Each figure is the best of `--repeats` full passes, after one pass that warms the page
+cache; the passes alternate between pipelines, one of each per round, so a machine whose speed
+drifts slows them alike; on a shared CPU read them as rough. `--threads` caps TF's
+inter/intra-op threads (default: all cores).
 """
 
 from __future__ import annotations
@@ -171,18 +175,19 @@ def records_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
 
 
 def _train_batches(
-    examples: tf.data.Dataset, batch_size: int, cache: bool = True
+    examples: tf.data.Dataset, batch_size: int, cache: bool = True, shuffled: bool = False
 ) -> tf.data.Dataset:
     """`data.make_batches` as `train` calls it on multi-label data (file order here, as the
-    starter's reader: no shuffle), caching the prepared examples in memory (`train` does when
-    they fit in 2 GB; not at the real release's size: `cache=False`)."""
+    starter's reader, unless `shuffled`: then as for training, without mixup), caching the
+    prepared examples in memory (`train` does when they fit in 2 GB; not at the real release's
+    size: `cache=False`)."""
     from vidcls_keras import data
 
     return data.make_batches(
         examples,
         num_classes=NUM_CLASSES,
         batch_size=batch_size,
-        training=False,
+        training=shuffled,
         max_frames=MAX_FRAMES if "rgb" in examples.element_spec else 1,
         cache=cache,
     )
@@ -202,7 +207,8 @@ def built(pattern: str, level: str) -> tf.data.Dataset:
             download_config=tfds.download.DownloadConfig(manual_dir=str(folder))
         )
         print(f"built youtube8m/{level} in {time.perf_counter() - start:.0f} s")
-    return stream.read_built(builder, "train")  # as `train` reads it (`data.load_split`)
+    # As `train` reads it (`data.load_split(batched=True)`: video level in parsed batches).
+    return stream.read_built(builder, "train", batched=True)
 
 
 def train_built_video(pattern: str, batch_size: int) -> tf.data.Dataset:
@@ -213,12 +219,16 @@ def train_built_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
     return _train_batches(built(pattern, "frame"), batch_size)
 
 
+def _streamed(pattern: str, level: str) -> tf.data.Dataset:
+    return stream.stream_examples(pattern, level, batched=True)[0]  # as `train --yt8m-files`
+
+
 def train_stream_video(pattern: str, batch_size: int) -> tf.data.Dataset:
-    return _train_batches(stream.stream_examples(pattern, "video")[0], batch_size)
+    return _train_batches(_streamed(pattern, "video"), batch_size)
 
 
 def train_stream_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
-    return _train_batches(stream.stream_examples(pattern, "frame")[0], batch_size)
+    return _train_batches(_streamed(pattern, "frame"), batch_size)
 
 
 def uncached_built_video(pattern: str, batch_size: int) -> tf.data.Dataset:
@@ -230,11 +240,19 @@ def uncached_built_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
 
 
 def uncached_stream_video(pattern: str, batch_size: int) -> tf.data.Dataset:
-    return _train_batches(stream.stream_examples(pattern, "video")[0], batch_size, cache=False)
+    return _train_batches(_streamed(pattern, "video"), batch_size, cache=False)
 
 
 def uncached_stream_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
-    return _train_batches(stream.stream_examples(pattern, "frame")[0], batch_size, cache=False)
+    return _train_batches(_streamed(pattern, "frame"), batch_size, cache=False)
+
+
+def shuffled_built_video(pattern: str, batch_size: int) -> tf.data.Dataset:
+    return _train_batches(built(pattern, "video"), batch_size, cache=False, shuffled=True)
+
+
+def shuffled_built_frame(pattern: str, batch_size: int) -> tf.data.Dataset:
+    return _train_batches(built(pattern, "frame"), batch_size, cache=False, shuffled=True)
 
 
 PIPELINES = {
@@ -245,6 +263,7 @@ PIPELINES = {
         "train (--yt8m-files)": train_stream_video,
         "train (built), no cache": uncached_built_video,
         "train (--yt8m-files), no cache": uncached_stream_video,
+        "train (built), no cache, shuffled": shuffled_built_video,
     },
     "frame": {
         "starter": starter_frame,
@@ -253,6 +272,7 @@ PIPELINES = {
         "train (--yt8m-files)": train_stream_frame,
         "train (built), no cache": uncached_built_frame,
         "train (--yt8m-files), no cache": uncached_stream_frame,
+        "train (built), no cache, shuffled": shuffled_built_frame,
     },
 }
 
@@ -262,22 +282,31 @@ def _size(batch) -> int:
     return int(tf.shape(first["frames"] if isinstance(first, dict) else first)[0])
 
 
-def examples_per_second(dataset: tf.data.Dataset, repeats: int) -> tuple[float, int, float]:
-    """Best examples/s over `repeats` full passes (after one warm-up pass), the count, and the
-    warm-up pass's examples/s.
-
-    For the `train` pipelines the warm-up pass is the first epoch (from the files, filling the
-    in-memory cache) and the timed passes are later epochs, as in training."""
+def one_pass(dataset: tf.data.Dataset) -> tuple[int, float]:
+    """Examples in one full pass, and its seconds."""
     start = time.perf_counter()
-    count = sum(_size(batch) for batch in dataset)  # warm-up, and the count
-    first = count / (time.perf_counter() - start)
-    best = float("inf")
+    count = sum(_size(batch) for batch in dataset)
+    return count, time.perf_counter() - start
+
+
+def examples_per_second(
+    datasets: dict[str, tf.data.Dataset], repeats: int
+) -> dict[str, tuple[float, int, float]]:
+    """For each pipeline: best examples/s over `repeats` full passes (after one warm-up pass),
+    the count, and the warm-up pass's examples/s.
+
+    The passes alternate, one of each pipeline per round, so that a machine whose speed drifts
+    (a shared CPU) slows them alike. For the `train` pipelines the warm-up pass is the first
+    epoch (from the files, filling the in-memory cache) and the timed passes are later epochs,
+    as in training."""
+    counts, firsts, best = {}, {}, {}
+    for name, dataset in datasets.items():  # warm-up, and the count
+        counts[name], seconds = one_pass(dataset)
+        firsts[name], best[name] = counts[name] / seconds, float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _batch in dataset:
-            pass
-        best = min(best, time.perf_counter() - start)
-    return count / best, count, first
+        for name, dataset in datasets.items():
+            best[name] = min(best[name], one_pass(dataset)[1])
+    return {name: (counts[name] / best[name], counts[name], firsts[name]) for name in datasets}
 
 
 def main() -> None:
@@ -307,12 +336,12 @@ def main() -> None:
         pattern = shards(level, arguments.shards, videos)
         size = sum(pathlib.Path(p).stat().st_size for p in tf.io.gfile.glob(pattern))
         print(f"\n{level} level ({size / 2**20:.0f} MiB of shards):")
-        baseline = None
-        for name, make in PIPELINES[level].items():
-            rate, count, first = examples_per_second(
-                make(pattern, arguments.batch_size), arguments.repeats
-            )
-            baseline = baseline or rate
+        datasets = {
+            name: make(pattern, arguments.batch_size) for name, make in PIPELINES[level].items()
+        }
+        rates = examples_per_second(datasets, arguments.repeats)
+        baseline = rates["starter"][0]
+        for name, (rate, count, first) in rates.items():
             print(
                 f"  {name:31s} {rate:10,.0f} examples/s  ({count} examples; {rate / baseline:.2f}x starter; first pass {first:,.0f}/s)"
             )

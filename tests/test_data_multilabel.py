@@ -161,3 +161,71 @@ def test_multi_label_errors():
     )
     with pytest.raises(tf.errors.InvalidArgumentError, match="label out of range"):
         list(batches)
+
+
+def test_shuffle_batched_is_a_seeded_permutation_in_batches_of_batch_size():
+    batches = tf.data.Dataset.range(1000).batch(256).map(lambda x: {"x": x, "twice": 2 * x})
+
+    def epochs(dataset, count=2):
+        return [np.concatenate([b["x"] for b in dataset.as_numpy_iterator()]) for _ in range(count)]
+
+    shuffled = data.shuffle_batched(batches, batch_size=96, shuffle_buffer=300, seed=5)
+    first, second = epochs(shuffled)
+    for batch in shuffled.as_numpy_iterator():
+        np.testing.assert_array_equal(batch["twice"], 2 * batch["x"])  # rows stay whole
+    assert [len(batch["x"]) for batch in shuffled.as_numpy_iterator()] == [96] * 10 + [40]
+    for order in (first, second):
+        np.testing.assert_array_equal(np.sort(order), np.arange(1000))
+    assert not np.array_equal(first, np.arange(1000)) and not np.array_equal(first, second)
+    # Rows of one input batch do not stay together: its 256 ids land in several output batches.
+    assert len({int(np.flatnonzero(first == x)[0]) // 96 for x in range(256)}) > 3
+    # Same seed, same orders; without reshuffling every iteration repeats the first.
+    again = data.shuffle_batched(batches, batch_size=96, shuffle_buffer=300, seed=5)
+    np.testing.assert_array_equal(np.stack(epochs(again)), np.stack([first, second]))
+    fixed = epochs(data.shuffle_batched(batches, 96, 300, seed=5, reshuffle=False))
+    np.testing.assert_array_equal(fixed[0], fixed[1])
+    # A tensor seed (inside a dataset function, as make_batches' epochs use it).
+    per_epoch = tf.data.Dataset.range(2).flat_map(
+        lambda epoch: data.shuffle_batched(batches, 96, 300, seed=epoch + 7, reshuffle=False)
+    )
+    both = np.concatenate([b["x"] for b in per_epoch.as_numpy_iterator()])
+    assert not np.array_equal(both[:1000], both[1000:])
+    np.testing.assert_array_equal(np.sort(both[1000:]), np.arange(1000))
+
+
+def test_video_level_in_batches_or_one_by_one_gives_the_same_batches():
+    n = 600  # more than one prepared batch (256)
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(0, 4, n)
+    labels = tf.RaggedTensor.from_row_lengths(rng.integers(0, NUM_CLASSES, lengths.sum()), lengths)
+    columns = {
+        "id": [f"v{index}" for index in range(n)],
+        "labels": labels,
+        "mean_rgb": rng.normal(size=(n, RGB)).astype(np.float32),
+        "mean_audio": rng.normal(size=(n, AUDIO)).astype(np.float32),
+    }
+    one_by_one = tf.data.Dataset.from_tensor_slices(columns)
+    batched = tf.data.Dataset.from_tensor_slices(columns).batch(256)  # as read_built(batched=True)
+    kwargs = dict(num_classes=NUM_CLASSES, batch_size=64, max_frames=1)
+    for training in (False, True):
+        runs = [
+            data.make_batches(ds, training=training, seed=4, cache=cache, **kwargs)
+            for ds, cache in ((one_by_one, True), (batched, True), (batched, False))
+        ]
+        results = [list(run.as_numpy_iterator()) for run in runs]
+        for other in results[1:]:
+            assert len(other) == len(results[0]) == -(-n // 64)
+            for (x1, y1), (x2, y2) in zip(results[0], other, strict=True):
+                np.testing.assert_array_equal(x1["frames"], x2["frames"])
+                np.testing.assert_array_equal(y1, y2)
+        frames = np.concatenate([x["frames"][:, 0, :RGB] for x, _ in results[0]])
+        if not training:  # file order
+            np.testing.assert_array_equal(frames, columns["mean_rgb"])
+        else:  # every video once, shuffled, its labels with it
+            order = [int(np.flatnonzero((columns["mean_rgb"] == row).all(1))[0]) for row in frames]
+            assert sorted(order) == list(range(n)) and order != list(range(n))
+            multi_hot = np.concatenate([y for _, y in results[0]])
+            for row, index in zip(multi_hot, order, strict=True):
+                expected = np.zeros(NUM_CLASSES, np.float32)
+                expected[labels[index].numpy()] = 1.0
+                np.testing.assert_array_equal(row, expected)

@@ -31,8 +31,12 @@ Multi-label data (YouTube-8M: examples with a `labels` sequence of class indices
   than float32); they are dequantized (`youtube8m.records.dequantize`) and padded after it, per
   example, so only real rows are converted and padded rows stay 0.0.
 
-Video-level examples are prepared 256 at a time (per-example work would bound the input below the
-starter's batch-parsing reader); multi-hot labels are cached as bool and become float32 batches.
+Video-level examples are prepared 256 at a time and never split into single examples (per-example
+work, even only splitting batches, bounds the input below the starter's batch-parsing reader):
+they may come one per element or already in parsed batches (`load_split(batched=True)`), the
+cache holds prepared batches, and training shuffles them with `shuffle_batched` (whole batches,
+then the rows of windows of `shuffle_buffer` examples) instead of one example at a time.
+Multi-hot labels are cached as bool and become float32 batches.
 
 Either feature may lack its audio (`mean_audio` / `audio` absent: shards without audio).
 
@@ -66,7 +70,7 @@ DEFAULT_SHUFFLE_BUFFER = 2048  # more than youtube_videos' 1,553 training videos
 
 
 def load_split(
-    dataset: str, split: str, data_dir: str | None = None
+    dataset: str, split: str, data_dir: str | None = None, batched: bool = False
 ) -> tuple[tf.data.Dataset, tfds.core.DatasetInfo]:
     """Reads one split of a TFDS dataset that is already built, in file order.
 
@@ -81,6 +85,9 @@ def load_split(
         split: a split name or TFDS split expression, e.g. `"train"` or `"train[:90%]"`.
         data_dir: the folder given to `tfds build --data_dir`; None means TFDS' default
             (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+        batched: video-level YouTube-8M only (`youtube8m/video`): the examples in parsed
+            batches (`youtube8m.stream.read_built(batched=True)`), which `make_batches`
+            prepares without splitting them; other datasets ignore it.
 
     Returns:
         `(examples, info)`: a `tf.data.Dataset` of feature dicts (files not shuffled, so the
@@ -98,7 +105,7 @@ def load_split(
             f"TFDS said: {error}"
         ) from error
     if is_multilabel(builder.info.features):  # YouTube-8M: records parsed in batches
-        return stream.read_built(builder, split), builder.info
+        return stream.read_built(builder, split, batched=batched), builder.info
     return builder.as_dataset(split=split, shuffle_files=False), builder.info
 
 
@@ -137,7 +144,8 @@ def make_batches(
         ds: TFDS examples with the project's features (`embeddings` float32 (n, D), `label`
             int64, `frame` uint8 (224, 224, 3) or its encoded bytes, ...), e.g. from `load_split`;
             or YouTube-8M examples (`labels` int64 (k,), `mean_rgb`/`mean_audio` or
-            `rgb`/`audio`), from the `youtube8m` dataset or `youtube8m.stream`.
+            `rgb`/`audio`), from the `youtube8m` dataset or `youtube8m.stream`; video level
+            also in batches (`mean_rgb` (b, R), `labels` ragged (b, None): `batched=True`).
         num_classes: number of classes (length of the one-hot or multi-hot labels).
         batch_size: examples per batch.
         training: shuffle (and mixup, if asked) when True; fixed order when False.
@@ -148,7 +156,8 @@ def make_batches(
         inputs: `"frames"` (embedding sequences), `"pixels"` (the stored frame),
             `"features"` (the vector `attach_features` added to each example) or `"clips"`
             (a clip dataset's frames, augmented under `seed` when training: `augment`).
-        shuffle_buffer: examples held by each shuffle (training only).
+        shuffle_buffer: examples held by each shuffle (training only; video-level YouTube-8M:
+            by each of `shuffle_batched`'s two steps).
         cache: keep the prepared examples (model inputs before batching) in memory after the
             first epoch, so later epochs neither read nor decode files again. About
             `num_examples * max_frames * D * 4` bytes (318 MB for 1,553 videos of 100 x 512
@@ -207,8 +216,9 @@ def make_batches(
         )
     prepare_batch = expand = None
     if multilabel and VIDEO_LEVEL_FEATURES[0] in ds.element_spec:
-        # A batch of videos at a time: one function call per example would bound the input at
-        # ~50,000 videos/s on 2 cores, below the starter's batch-parsing reader.
+        # A batch of videos at a time, and never split into examples: one function call per
+        # example would bound the input at ~50,000 videos/s on 2 cores, and splitting batches to
+        # shuffle examples at ~100,000/s, below the starter's batch-parsing reader.
         def prepare_batch(examples):
             frames, padding_mask = _youtube8m_video_batch(examples, max_frames)
             return {"frames": frames, "padding_mask": padding_mask}, _multi_hot_batch(
@@ -271,15 +281,25 @@ def make_batches(
     # first does not change what the seed selects.
     if prepare_batch is None:
         examples = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    else:  # labels of a batch-parsed read are ragged already (`stream.read_built`)
-        ragged = isinstance(ds.element_spec["labels"], tf.RaggedTensorSpec)
-        grouped = ds.batch(PREPARE_BATCH) if ragged else ds.ragged_batch(PREPARE_BATCH)
-        examples = grouped.map(prepare_batch, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    else:  # video level: `examples` holds prepared batches
+        if ds.element_spec[VIDEO_LEVEL_FEATURES[0]].shape.rank == 1:  # one video per element
+            # Labels of a batch-parsed read are ragged already (`stream.read_built`).
+            ragged = isinstance(ds.element_spec["labels"], tf.RaggedTensorSpec)
+            ds = ds.batch(PREPARE_BATCH) if ragged else ds.ragged_batch(PREPARE_BATCH)
+        examples = ds.map(prepare_batch, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         # Before the shuffles: both mixup streams and every epoch read the one in-memory copy.
         examples = examples.cache()
 
     def stream(shuffle_seed: int | tf.Tensor | None, reshuffle: bool = True) -> tf.data.Dataset:
+        if prepare_batch is not None:  # prepared batches, shuffled and regrouped as they are
+            if shuffle_seed is None:
+                batched = examples.rebatch(batch_size)
+            else:
+                batched = shuffle_batched(
+                    examples, batch_size, shuffle_buffer, shuffle_seed, reshuffle
+                )
+            return batched.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
         if shuffle_seed is not None:
             shuffled = examples.shuffle(
                 shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=reshuffle
@@ -335,6 +355,53 @@ def make_batches(
 
         batches = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(one_epoch)
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def shuffle_batched(
+    batches: tf.data.Dataset,
+    batch_size: int,
+    shuffle_buffer: int,
+    seed: int | tf.Tensor,
+    reshuffle: bool = True,
+) -> tf.data.Dataset:
+    """Shuffles examples that come in batches into batches of `batch_size`, without splitting
+    the batches into examples (which costs more than parsing them at video level).
+
+    The batches are shuffled (a buffer of `ceil(window / PREPARE_BATCH)` of them), then
+    regrouped into windows of `window` examples, the least multiple of `batch_size` that is at
+    least `shuffle_buffer`; each window's rows are permuted and cut into batches. An example
+    moves about as far as in a per-example shuffle of `shuffle_buffer` (a whole batch can
+    move further), but examples of one input batch stay in one window.
+
+    Args:
+        batches: elements whose tensors share a leading batch dimension `(b, ...)`,
+            b <= `PREPARE_BATCH`.
+        batch_size: examples per output batch.
+        shuffle_buffer: examples held by each of the two steps (about).
+        seed: the shuffle's seed (an int, or a scalar int64 tensor in a dataset function).
+        reshuffle: a new order at each iteration (as `Dataset.shuffle`'s
+            `reshuffle_each_iteration`).
+
+    Returns:
+        The examples in batches of `batch_size` (only the last one smaller), in a seeded random
+        order.
+    """
+    window = batch_size * max(1, -(-shuffle_buffer // batch_size))
+    count = max(1, -(-window // PREPARE_BATCH))
+    shuffled = batches.shuffle(count, seed=seed, reshuffle_each_iteration=reshuffle)
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=reshuffle).batch(2)
+
+    def cut(window_examples, key):
+        size = tf.shape(tf.nest.flatten(window_examples)[0])[0]
+        order = tf.random.experimental.stateless_shuffle(tf.range(size), key)
+
+        def take(start):
+            rows = order[tf.cast(start, tf.int32) : tf.cast(start, tf.int32) + batch_size]
+            return tf.nest.map_structure(lambda tensor: tf.gather(tensor, rows), window_examples)
+
+        return tf.data.Dataset.range(0, tf.cast(size, tf.int64), batch_size).map(take)
+
+    return tf.data.Dataset.zip(shuffled.rebatch(window), keys).flat_map(cut)
 
 
 def pad_or_trim(embeddings: tf.Tensor, max_frames: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -411,27 +478,31 @@ def _youtube8m_video_batch(examples: dict, max_frames: int) -> tuple[tf.Tensor, 
     parts = [
         tf.cast(examples[name], tf.float32) for name in VIDEO_LEVEL_FEATURES if name in examples
     ]
-    rows = tf.concat(parts, axis=-1)[:, None]
-    frames = tf.pad(rows, [[0, 0], [0, max_frames - 1], [0, 0]])
+    frames = tf.concat(parts, axis=-1)[:, None]
+    if max_frames > 1:  # (a pad of nothing would still copy)
+        frames = tf.pad(frames, [[0, 0], [0, max_frames - 1], [0, 0]])
     padding_mask = tf.broadcast_to(tf.range(max_frames) < 1, tf.shape(frames)[:2])
     return frames, padding_mask
 
 
-def _multi_hot_batch(labels: tf.RaggedTensor, num_classes: int) -> tf.Tensor:
-    """`_multi_hot` for a batch: ragged int64 `(B, None)` -> bool `(B, num_classes)`."""
+def _multi_hot_batch(
+    labels: tf.RaggedTensor, num_classes: int, dtype: tf.DType = tf.bool
+) -> tf.Tensor:
+    """`_multi_hot` for a batch: ragged int64 `(B, None)` -> `dtype` `(B, num_classes)`, 1 (True)
+    where a video has the class. Written in one pass (`sparse_to_dense`; a label given twice is
+    still 1): at 3,862 classes the dense labels are most of a video-level batch's bytes."""
     values = tf.cast(labels.values, tf.int64)
     check = tf.debugging.assert_less(
         values,
         tf.constant(num_classes, tf.int64),
         message=f"label out of range: num_classes={num_classes} is less than the dataset's",
     )
-    with tf.control_dependencies([check]):  # before scatter_nd, whose own error is obscure
+    with tf.control_dependencies([check]):  # before sparse_to_dense, whose own error is obscure
         values = tf.identity(values)
     indices = tf.stack([tf.cast(labels.value_rowids(), tf.int64), values], axis=1)
-    counts = tf.scatter_nd(
-        indices, tf.ones_like(values, tf.float32), [labels.nrows(tf.int64), num_classes]
-    )
-    return counts > 0
+    shape = tf.stack([tf.cast(labels.nrows(), tf.int64), num_classes])
+    ones = tf.ones_like(values, dtype)
+    return tf.sparse.to_dense(tf.SparseTensor(indices, ones, shape), validate_indices=False)
 
 
 def _float_labels(batch_inputs: dict, labels: tf.Tensor) -> tuple[dict, tf.Tensor]:

@@ -145,6 +145,37 @@ def test_read_built_gives_as_datasets_examples_in_its_order(manual_dir, tmp_path
         )
 
 
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_read_built_interleaves_several_files_as_tfds_does(tmp_path, level):
+    # 2 x 30 videos built into 3 files: TFDS interleaves 16 records of each file in turn.
+    synthetic.write_dataset(
+        tmp_path / "shards", level, num_shards=2, videos_per_shard=30, num_classes=NUM_CLASSES,
+        frames=(1, 3), **SIZES,
+    )  # fmt: skip
+    builder = module.Builder(config=level, data_dir=str(tmp_path / "data"))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(tmp_path / "shards"), num_shards=3
+        )
+    )
+    assert len(builder.info.splits["train"].filenames) == 3
+    files = tf.data.TFRecordDataset(builder.info.splits["train"].filepaths)
+    in_file_order = [
+        x["id"] for x in tfds.as_numpy(files.map(builder.info.features.deserialize_example))
+    ]
+    interleaved = [
+        x["id"] for x in tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False))
+    ]
+    assert sorted(interleaved) == sorted(in_file_order) and interleaved != in_file_order
+    for split in ("train", "train[5:37]", "train[-25:]"):
+        expected = builder.as_dataset(split=split, shuffle_files=False)
+        assert_same(stream.read_built(builder, split), expected)
+        if level == "video":  # in parsed batches: the same examples once split
+            batches = stream.read_built(builder, split, batched=True)
+            assert batches.element_spec["mean_rgb"].shape.as_list() == [None, SIZES["rgb_size"]]
+            assert_same(batches.unbatch(), expected)
+
+
 def test_frame_level_features_are_stored_as_raw_bytes(manual_dir, tmp_path):
     serialized = built(manual_dir / "frame", tmp_path, "frame").info.features.get_serialized_info()
     assert serialized["rgb"].tf_dtype == serialized["audio"].tf_dtype == tf.string

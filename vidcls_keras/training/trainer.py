@@ -221,7 +221,7 @@ def _stream_files(config: TrainConfig, split: str) -> list[str]:
     return [given[part] for part in split.split("+")]
 
 
-def _stream(config: TrainConfig, split: str) -> tuple[tf.data.Dataset, Any]:
+def _stream(config: TrainConfig, split: str, batched: bool = False) -> tuple[tf.data.Dataset, Any]:
     """YouTube-8M shards read as they are (`youtube8m.stream`), the level read off a record."""
     patterns = _stream_files(config, split)
     files = sorted(path for pattern in patterns for path in glob.glob(pattern))
@@ -233,7 +233,9 @@ def _stream(config: TrainConfig, split: str) -> tuple[tf.data.Dataset, Any]:
     try:
         first = next(iter(tf.data.TFRecordDataset(files[:1]).take(1))).numpy()
         level = stream.record_widths(first)[0]
-        return stream.stream_examples(files, level, vocabulary=config.yt8m_vocabulary)
+        return stream.stream_examples(
+            files, level, vocabulary=config.yt8m_vocabulary, batched=batched
+        )
     except (StopIteration, tf.errors.OpError, VidclsError) as error:
         raise TrainError(f"--yt8m-files {files[0]}: {error}") from error
 
@@ -247,13 +249,14 @@ def _num_examples(config: TrainConfig, info: Any, split: str) -> int:
     return int(tf.data.TFRecordDataset(sorted(files)).reduce(np.int64(0), lambda n, _: n + 1))
 
 
-def _load(config: TrainConfig, split: str) -> tuple[tf.data.Dataset, Any]:
+def _load(config: TrainConfig, split: str, batched: bool = False) -> tuple[tf.data.Dataset, Any]:
     """`data.load_split`, with an error that says how to build a missing dataset; with
-    `--yt8m-files`, the shards streamed (`_stream`)."""
+    `--yt8m-files`, the shards streamed (`_stream`). `batched`: video-level YouTube-8M
+    examples in parsed batches, as `data.make_batches` takes them fastest."""
     if config.yt8m_files:
-        return _stream(config, split)
+        return _stream(config, split, batched)
     try:
-        return data.load_split(config.dataset, split, config.data_dir)
+        return data.load_split(config.dataset, split, config.data_dir, batched=batched)
     # TFDS raises AssertionError for a registered dataset whose files are not in data_dir.
     except (ValueError, AssertionError) as error:
         raise TrainError(
@@ -461,7 +464,7 @@ def _read_data(
         "validation": None if config.original_protocol else "validation",
         "test": "test",
     }
-    train_examples, info = _load(config, splits["train"])
+    train_examples, info = _load(config, splits["train"], batched=True)
     facts = _dataset_facts(info)
     max_frames = config.max_frames or facts.frames_per_video or _longest_video(train_examples)
     if encoder is None:
@@ -473,16 +476,20 @@ def _read_data(
     # but still reads one batch to build the metrics: the last epoch's.
     epochs = range(min(first_epoch, config.epochs - 1), config.epochs)
 
-    # Keep prepared examples in memory only when they fit easily: YouTube-8M frame level holds
+    # Keep prepared examples in memory only when they fit easily. YouTube-8M's frame level holds
     # max_frames x D bytes a video (uint8 until batched), 345 kB at 300 x 1152, so its 3.9 M
-    # training videos are read again each epoch (2 GB is about 6,000 such videos).
-    bytes_per_example = max_frames * facts.embed_dim * (1 if facts.multilabel else 4)
+    # training videos are read again each epoch (2 GB is about 6,000 such videos); its video
+    # level D float32 values, 4.6 kB; both hold the labels as C bools (3.9 kB at 3,862 classes).
+    frame_bytes = 1 if facts.multilabel and facts.frames_per_video != 1 else 4
+    bytes_per_example = max_frames * facts.embed_dim * frame_bytes
+    if facts.multilabel:
+        bytes_per_example += facts.num_classes
     cache = not facts.multilabel or (
         _num_examples(config, info, splits["train"]) * bytes_per_example < 2**31
     )
 
     def batches(split: str, training: bool) -> tf.data.Dataset:
-        examples = train_examples if split == splits["train"] else _load(config, split)[0]
+        examples = train_examples if split == splits["train"] else _load(config, split, True)[0]
         inputs = input_kind
         if encoder is not None:
             examples, inputs = _with_encoded(examples, encoder, facts, config), "features"
