@@ -86,6 +86,7 @@ def test_video_level_is_one_frame_of_rgb_then_audio_with_multi_hot_labels():
     np.testing.assert_array_equal(frames[:, 0], expected)
     assert masks.all()
     np.testing.assert_array_equal(labels, multi_hot())  # the unlabelled video: all zeros
+    assert labels.dtype == bool  # the loss casts them on the device
     # More slots than one: zero rows after the video's frame, marked as padding.
     frames, masks, _ = one_pass(ds, training=False, max_frames=3)
     np.testing.assert_array_equal(frames[:, 1:], 0.0)
@@ -103,6 +104,7 @@ def test_frame_level_keeps_the_first_seconds_dequantized_and_zero_padding():
         np.testing.assert_array_equal(frames[row, kept:], 0.0)
         np.testing.assert_array_equal(masks[row], np.arange(4) < kept)
     np.testing.assert_array_equal(labels, multi_hot())
+    assert labels.dtype == bool
 
 
 def test_frame_level_without_audio():
@@ -123,7 +125,7 @@ def test_mixup_mixes_multi_hot_rows_with_one_weight_per_batch(level):
     )
     rows = {tuple(row) for row in multi_hot()}
     for _, labels in batches.as_numpy_iterator():
-        assert ((labels >= 0) & (labels <= 1)).all()
+        assert labels.dtype == np.float32 and ((labels >= 0) & (labels <= 1)).all()
         # Every row is w * a + (1 - w) * b for multi-hot a, b and the batch's one weight w.
         values = labels[(labels > 1e-6) & (labels < 1 - 1e-6)]
         if values.size:

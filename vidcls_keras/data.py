@@ -20,8 +20,10 @@ Two kinds of inputs, one per kind of model (see `vidcls_keras.models`):
 Labels are one-hot float32 `(batch, num_classes)`; after mixup they are soft.
 
 Multi-label data (YouTube-8M: examples with a `labels` sequence of class indices instead of one
-`label`, see `is_multilabel`) gives the same `frames` inputs, with labels multi-hot float32
-`(batch, num_classes)` (soft in [0, 1] after mixup, which mixes them as one-hot rows):
+`label`, see `is_multilabel`) gives the same `frames` inputs, with labels multi-hot **bool**
+`(batch, num_classes)` (Keras' losses cast them to float on the device: at 3,862 classes float32
+labels would be three quarters of a video-level batch's bytes to build and copy), float32 soft
+in [0, 1] after mixup, which mixes them as one-hot rows:
 
 - video level (`mean_rgb`, `mean_audio` float32): one frame, `concat(mean_rgb, mean_audio)`,
   padded with zero rows when `max_frames > 1`;
@@ -36,7 +38,6 @@ work, even only splitting batches, bounds the input below the starter's batch-pa
 they may come one per element or already in parsed batches (`load_split(batched=True)`), the
 cache holds prepared batches, and training shuffles them with `shuffle_batched` (whole batches,
 then the rows of windows of `shuffle_buffer` examples) instead of one example at a time.
-Multi-hot labels are cached as bool and become float32 batches.
 
 Either feature may lack its audio (`mean_audio` / `audio` absent: shards without audio).
 
@@ -171,8 +172,8 @@ def make_batches(
 
     Returns:
         A `tf.data.Dataset` of `(inputs, labels)`: inputs as in this module's docstring,
-        labels float32 `(batch, num_classes)`, each row summing to 1 (multi-label: 0/1 rows,
-        any number of ones, soft after mixup).
+        labels float32 `(batch, num_classes)`, each row summing to 1 (multi-label: bool rows,
+        any number of True; float32 and soft after mixup).
 
     Raises:
         ValueError: on an unknown `inputs` kind, a size that is not positive, `mixup_alpha <= 0`
@@ -225,7 +226,7 @@ def make_batches(
                 examples["labels"], num_classes
             )
 
-        finish = _float_labels
+        finish = None
 
     elif multilabel:
 
@@ -237,7 +238,7 @@ def make_batches(
             frames, padding_mask = _dequantize_and_pad(inputs["frames"], max_frames)
             return {"frames": frames, "padding_mask": padding_mask}, labels
 
-        finish = _float_labels
+        finish = None
 
     elif inputs == "frames":
 
@@ -286,6 +287,7 @@ def make_batches(
             # Labels of a batch-parsed read are ragged already (`stream.read_built`).
             ragged = isinstance(ds.element_spec["labels"], tf.RaggedTensorSpec)
             ds = ds.batch(PREPARE_BATCH) if ragged else ds.ragged_batch(PREPARE_BATCH)
+        # Prepared before the shuffle: regrouping ragged labels costs more than dense bools.
         examples = ds.map(prepare_batch, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         # Before the shuffles: both mixup streams and every epoch read the one in-memory copy.
@@ -299,7 +301,7 @@ def make_batches(
                 batched = shuffle_batched(
                     examples, batch_size, shuffle_buffer, shuffle_seed, reshuffle
                 )
-            return batched.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+            return batched
         if shuffle_seed is not None:
             shuffled = examples.shuffle(
                 shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=reshuffle
@@ -374,8 +376,8 @@ def shuffle_batched(
     move further), but examples of one input batch stay in one window.
 
     Args:
-        batches: elements whose tensors share a leading batch dimension `(b, ...)`,
-            b <= `PREPARE_BATCH`.
+        batches: elements whose tensors (or ragged tensors) share a leading batch dimension
+            `(b, ...)`, b <= `PREPARE_BATCH`.
         batch_size: examples per output batch.
         shuffle_buffer: examples held by each of the two steps (about).
         seed: the shuffle's seed (an int, or a scalar int64 tensor in a dataset function).
@@ -392,7 +394,9 @@ def shuffle_batched(
     keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=reshuffle).batch(2)
 
     def cut(window_examples, key):
-        size = tf.shape(tf.nest.flatten(window_examples)[0])[0]
+        first = tf.nest.flatten(window_examples)[0]
+        size = first.nrows() if isinstance(first, tf.RaggedTensor) else tf.shape(first)[0]
+        size = tf.cast(size, tf.int32)
         order = tf.random.experimental.stateless_shuffle(tf.range(size), key)
 
         def take(start):
@@ -505,11 +509,6 @@ def _multi_hot_batch(
     return tf.sparse.to_dense(tf.SparseTensor(indices, ones, shape), validate_indices=False)
 
 
-def _float_labels(batch_inputs: dict, labels: tf.Tensor) -> tuple[dict, tf.Tensor]:
-    """After batching: the multi-hot labels, cached as bool (4 times less memory), as float32."""
-    return batch_inputs, tf.cast(labels, tf.float32)
-
-
 def attach_features(ds: tf.data.Dataset, features: np.ndarray) -> tf.data.Dataset:
     """Adds row i of `features` to example i of `ds`, as `"features"` (for `inputs="features"`).
 
@@ -598,7 +597,8 @@ def mixup(first: tuple, second: tuple, weight: tf.Tensor) -> tuple[dict, tf.Tens
     case: every video gets `num_frames` embeddings unless it is shorter than that).
 
     Args:
-        first: `(inputs, labels)`, a batch; `labels` float32 `(batch, num_classes)`.
+        first: `(inputs, labels)`, a batch; `labels` float32 `(batch, num_classes)` (or bool:
+            multi-hot).
         second: a batch of the same shapes.
         weight: float32 scalar in [0, 1], the share of `first`.
 
@@ -616,6 +616,8 @@ def mixup(first: tuple, second: tuple, weight: tf.Tensor) -> tuple[dict, tf.Tens
             mixed[key] = tf.logical_or(value, second_inputs[key])
         else:
             mixed[key] = mix(value, second_inputs[key])
+    # Multi-hot labels come as bool (see the module docstring): mixed, they are float32.
+    first_labels, second_labels = (tf.cast(y, tf.float32) for y in (first_labels, second_labels))
     return mixed, mix(first_labels, second_labels)
 
 
