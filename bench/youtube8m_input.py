@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import resource
 import time
 
 import tensorflow as tf
@@ -307,31 +308,46 @@ def _size(batch) -> int:
     return int(tf.shape(first["frames"] if isinstance(first, dict) else first)[0])
 
 
-def one_pass(dataset: tf.data.Dataset) -> tuple[int, float]:
-    """Examples in one full pass, and its seconds."""
-    start = time.perf_counter()
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_pass(dataset: tf.data.Dataset) -> tuple[int, float, float]:
+    """Examples in one full pass, its seconds, and the CPU seconds the process spent in it
+    (all threads)."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
     count = sum(_size(batch) for batch in dataset)
-    return count, time.perf_counter() - start
+    return count, time.perf_counter() - start, _cpu_seconds() - cpu
 
 
 def examples_per_second(
     datasets: dict[str, tf.data.Dataset], repeats: int
-) -> dict[str, tuple[float, int, float]]:
+) -> dict[str, tuple[float, int, float, float]]:
     """For each pipeline: best examples/s over `repeats` full passes (after one warm-up pass),
-    the count, and the warm-up pass's examples/s.
+    the count, the warm-up pass's examples/s, and the least CPU microseconds per example.
 
     The passes alternate, one of each pipeline per round, so that a machine whose speed drifts
     (a shared CPU) slows them alike. For the `train` pipelines the warm-up pass is the first
     epoch (from the files, filling the in-memory cache) and the timed passes are later epochs,
     as in training."""
-    counts, firsts, best = {}, {}, {}
+    counts, firsts, best, cpu = {}, {}, {}, {}
     for name, dataset in datasets.items():  # warm-up, and the count
-        counts[name], seconds = one_pass(dataset)
-        firsts[name], best[name] = counts[name] / seconds, float("inf")
+        counts[name], seconds, _ = one_pass(dataset)
+        firsts[name], best[name], cpu[name] = counts[name] / seconds, float("inf"), float("inf")
     for _ in range(repeats):
         for name, dataset in datasets.items():
-            best[name] = min(best[name], one_pass(dataset)[1])
-    return {name: (counts[name] / best[name], counts[name], firsts[name]) for name in datasets}
+            _, seconds, cpu_seconds = one_pass(dataset)
+            best[name], cpu[name] = min(best[name], seconds), min(cpu[name], cpu_seconds)
+    return {
+        name: (
+            counts[name] / best[name],
+            counts[name],
+            firsts[name],
+            cpu[name] / counts[name] * 1e6,
+        )
+        for name in datasets
+    }
 
 
 def main() -> None:
@@ -366,9 +382,10 @@ def main() -> None:
         }
         rates = examples_per_second(datasets, arguments.repeats)
         baseline = rates["starter"][0]
-        for name, (rate, count, first) in rates.items():
+        for name, (rate, count, first, cpu) in rates.items():
             print(
-                f"  {name:31s} {rate:10,.0f} examples/s  ({count} examples; {rate / baseline:.2f}x starter; first pass {first:,.0f}/s)"
+                f"  {name:36s} {rate:10,.0f} examples/s  {rate / baseline:5.2f}x starter  "
+                f"{cpu:5.1f} CPU us/example  ({count} examples; first pass {first:,.0f}/s)"
             )
 
 
