@@ -11,6 +11,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from vidcls_keras import data  # noqa: E402
+from vidcls_keras._compat.tf_seed import use_fixed_graph_seed  # noqa: E402
 from vidcls_keras.youtube8m import records  # noqa: E402
 
 RGB, AUDIO, NUM_CLASSES = 6, 2, 5
@@ -186,10 +187,14 @@ def test_shuffle_batched_is_a_seeded_permutation_in_batches_of_batch_size():
     np.testing.assert_array_equal(np.stack(epochs(again)), np.stack([first, second]))
     fixed = epochs(data.shuffle_batched(batches, 96, 300, seed=5, reshuffle=False))
     np.testing.assert_array_equal(fixed[0], fixed[1])
-    # A tensor seed (inside a dataset function, as make_batches' epochs use it).
-    per_epoch = tf.data.Dataset.range(2).flat_map(
-        lambda epoch: data.shuffle_batched(batches, 96, 300, seed=epoch + 7, reshuffle=False)
-    )
+
+    # A tensor seed (inside a dataset function, as make_batches' epochs use it, with its
+    # workaround for TF's global seed 0, which an earlier test may have set).
+    def one_epoch(epoch):
+        use_fixed_graph_seed()
+        return data.shuffle_batched(batches, 96, 300, seed=epoch + 7, reshuffle=False)
+
+    per_epoch = tf.data.Dataset.range(2).flat_map(one_epoch)
     both = np.concatenate([b["x"] for b in per_epoch.as_numpy_iterator()])
     assert not np.array_equal(both[:1000], both[1000:])
     np.testing.assert_array_equal(np.sort(both[1000:]), np.arange(1000))

@@ -296,12 +296,8 @@ def make_batches(
     def stream(shuffle_seed: int | tf.Tensor | None, reshuffle: bool = True) -> tf.data.Dataset:
         if prepare_batch is not None:  # prepared batches, shuffled and regrouped as they are
             if shuffle_seed is None:
-                batched = examples.rebatch(batch_size)
-            else:
-                batched = shuffle_batched(
-                    examples, batch_size, shuffle_buffer, shuffle_seed, reshuffle
-                )
-            return batched
+                return examples.rebatch(batch_size)
+            return shuffle_batched(examples, batch_size, shuffle_buffer, shuffle_seed, reshuffle)
         if shuffle_seed is not None:
             shuffled = examples.shuffle(
                 shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=reshuffle
@@ -376,8 +372,8 @@ def shuffle_batched(
     move further), but examples of one input batch stay in one window.
 
     Args:
-        batches: elements whose tensors (or ragged tensors) share a leading batch dimension
-            `(b, ...)`, b <= `PREPARE_BATCH`.
+        batches: elements whose tensors share a leading batch dimension `(b, ...)`,
+            b <= `PREPARE_BATCH`.
         batch_size: examples per output batch.
         shuffle_buffer: examples held by each of the two steps (about).
         seed: the shuffle's seed (an int, or a scalar int64 tensor in a dataset function).
@@ -394,16 +390,15 @@ def shuffle_batched(
     keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=reshuffle).batch(2)
 
     def cut(window_examples, key):
-        first = tf.nest.flatten(window_examples)[0]
-        size = first.nrows() if isinstance(first, tf.RaggedTensor) else tf.shape(first)[0]
-        size = tf.cast(size, tf.int32)
+        size = tf.shape(tf.nest.flatten(window_examples)[0])[0]
         order = tf.random.experimental.stateless_shuffle(tf.range(size), key)
 
         def take(start):
-            rows = order[tf.cast(start, tf.int32) : tf.cast(start, tf.int32) + batch_size]
+            rows = order[start : start + batch_size]
             return tf.nest.map_structure(lambda tensor: tf.gather(tensor, rows), window_examples)
 
-        return tf.data.Dataset.range(0, tf.cast(size, tf.int64), batch_size).map(take)
+        starts = tf.data.Dataset.range(0, tf.cast(size, tf.int64), batch_size)
+        return starts.map(lambda start: take(tf.cast(start, tf.int32)))
 
     return tf.data.Dataset.zip(shuffled.rebatch(window), keys).flat_map(cut)
 
@@ -489,12 +484,10 @@ def _youtube8m_video_batch(examples: dict, max_frames: int) -> tuple[tf.Tensor, 
     return frames, padding_mask
 
 
-def _multi_hot_batch(
-    labels: tf.RaggedTensor, num_classes: int, dtype: tf.DType = tf.bool
-) -> tf.Tensor:
-    """`_multi_hot` for a batch: ragged int64 `(B, None)` -> `dtype` `(B, num_classes)`, 1 (True)
-    where a video has the class. Written in one pass (`sparse_to_dense`; a label given twice is
-    still 1): at 3,862 classes the dense labels are most of a video-level batch's bytes."""
+def _multi_hot_batch(labels: tf.RaggedTensor, num_classes: int) -> tf.Tensor:
+    """`_multi_hot` for a batch: ragged int64 `(B, None)` -> bool `(B, num_classes)`, True where
+    a video has the class. Written in one pass (`sparse_to_dense`; a label given twice is still
+    True): at 3,862 classes the dense labels are most of a video-level batch's bytes."""
     values = tf.cast(labels.values, tf.int64)
     check = tf.debugging.assert_less(
         values,
@@ -505,7 +498,7 @@ def _multi_hot_batch(
         values = tf.identity(values)
     indices = tf.stack([tf.cast(labels.value_rowids(), tf.int64), values], axis=1)
     shape = tf.stack([tf.cast(labels.nrows(), tf.int64), num_classes])
-    ones = tf.ones_like(values, dtype)
+    ones = tf.ones_like(values, tf.bool)
     return tf.sparse.to_dense(tf.SparseTensor(indices, ones, shape), validate_indices=False)
 
 
