@@ -17,8 +17,12 @@ not.
 
 Each configuration runs as `run_experiments` runs it (every seed, in order, in this process); the
 time of each (configuration, seed) run is taken around the run itself, and the table's total is
-the sum. The zero-shot row is left out by default: it needs a text tower, which a random image
-preset lacks, and costs seconds (one text-tower pass over 4 labels x 5 templates, then a matmul).
+the sum. The rows that need CLIP's text tower are left out (`TEXT_ROWS`): a random image preset
+has none. The zero-shot row costs seconds (one text-tower pass over 4 labels x 5 templates, then
+a matmul); the text-aligned heads (`aligned_lstm`, `aligned_transformer`, `open_set`) train about
+as long as the heads they build on (`lstm`, `transformer`: `python bench/aligned_step.py`; the
+open-set row trains one head per held-out class) and are not in the total here; none of them
+runs the frozen image encoder, which is what the feature cache changes.
 
 Prints one line per run as it finishes, then the table: seconds per configuration (sum over seeds),
 share of the total, and the mean test f1-micro. `--output FILE` also writes it as JSON.
@@ -52,7 +56,10 @@ LABELS = ("food", "art_music", "travel", "history")
 REAL_SPLITS = {"train": 1397, "validation": 156, "test": 173}
 NUM_FRAMES = 100
 EMBED_DIM = 512
-DEFAULT_CONFIGS = [e.name for e in experiments.EXPERIMENTS if e.name != "zero_shot"]
+# Rows that need CLIP's text tower (zero-shot; the text-aligned heads and the open-set row, which
+# embed the class names), which a random image preset lacks.
+TEXT_ROWS = {"zero_shot", "aligned_lstm", "aligned_transformer", "open_set"}
+DEFAULT_CONFIGS = [e.name for e in experiments.EXPERIMENTS if e.name not in TEXT_ROWS]
 
 
 def split_sizes(scale: float) -> dict[str, int]:
