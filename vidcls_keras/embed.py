@@ -16,7 +16,8 @@ checkpoint) or `--tiny SEED` (a small random encoder).
 `--frame-sampling keyframes` (opt-in, approximate) takes the keyframe nearest each evenly spaced
 position and decodes keyframes only: much faster on long videos, for huge corpora (the files then
 equal a dataset built with `VIDCLS_FRAME_SAMPLING=keyframes`, not an exact one). While the encoder
-embeds one video the next ones decode (`--workers`, default half the cores, 1 to 8).
+embeds one video the next ones decode (`--workers`, default the cores, 1 to 8), at the lowest CPU
+priority so that they do not slow the encoder.
 
 **A dataset split as one table** (for indexing the videos elsewhere): with `--dataset NAME`
 instead of videos, `python -m vidcls_keras.embed --dataset youtube_videos/frames100 --split all
@@ -115,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="videos decoded at once while the encoder runs (default: half the cores, 1 to 8)",
+        help="videos decoded at once, at the lowest priority, while the encoder runs (default: the "
+        "cores, 1 to 8)",
     )
     parser.add_argument(
         "--frame-sampling",

@@ -71,3 +71,29 @@ def test_keyframe_job_caches_apart_from_exact(videos, tmp_path):
     ]
     ((video_id, example),) = exact.items()
     assert approximate[video_id]["embeddings"].shape[1] == example["embeddings"].shape[1]
+
+
+def test_builds_decode_in_threads_nicer_than_the_encoder(videos, tmp_path, monkeypatch):
+    import sys
+    import threading
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread niceness is Linux's")
+    from vidcls_keras.embedding import pipeline
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen = []
+    prepare = EmbeddingJob.prepare
+
+    def recording_prepare(self, video):
+        seen.append(niceness())
+        return prepare(self, video)
+
+    monkeypatch.setattr(EmbeddingJob, "prepare", recording_prepare)
+    before = niceness()
+    examples = list(plain_examples(videos[:2], make_job(tmp_path / "c"), "t", str(tmp_path / "s")))
+    assert len(examples) == 1 and len(seen) == 2  # the second video is the corrupt one
+    assert seen == [min(19, before + pipeline.DECODE_NICENESS)] * 2
+    assert niceness() == before

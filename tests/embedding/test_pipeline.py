@@ -248,8 +248,48 @@ def test_keyframe_mode_is_one_path_too(embedder, shared_videos):
 
 def test_default_workers_are_sized_to_the_machine(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert pipeline.default_workers() == 1  # 2 cores: the encoder needs both
+    assert pipeline.default_workers() == 2  # niced: they only take what the encoder leaves
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     assert pipeline.default_workers() == 8
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert pipeline.default_workers() == 1
+
+
+def _niceness() -> int:
+    import threading
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread niceness here")
+def test_decoding_threads_run_nicer_than_the_encoder(monkeypatch, embedder, shared_videos):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread niceness is Linux's")
+    seen = []
+    load = pipeline.load_video
+
+    def recording_load(*args, **kwargs):
+        seen.append(_niceness())
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_video", recording_load)
+    before = _niceness()
+    paths = [shared_videos / name for name in SMALL_CLIPS[:2]]
+    results = list(pipeline.embed_videos(embedder, paths, 3, workers=2))
+    assert [result.error for result in results] == [None, None]
+    assert seen == [min(19, before + pipeline.DECODE_NICENESS)] * 2
+    assert _niceness() == before  # the caller's thread, which runs the encoder, is untouched
+
+
+def test_lower_thread_priority_does_nothing_when_asked_for_zero():
+    import concurrent.futures
+
+    def lowered(niceness: int) -> int:
+        pipeline.lower_thread_priority(niceness)
+        return _niceness()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # one thread: the same one each time
+        before = pool.submit(_niceness).result()
+        assert pool.submit(lowered, 0).result() == before

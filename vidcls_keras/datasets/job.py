@@ -44,6 +44,7 @@ from vidcls_keras.embedding.pipeline import (
     default_workers,
     embed_pixels,
     load_video,
+    lower_thread_priority,
 )
 from vidcls_keras.video import (
     FrameCount,
@@ -283,12 +284,14 @@ def plain_examples(
     `status_path` once all videos are done.
 
     Args:
-        workers: decoding threads; None: `embedding.pipeline.default_workers()` (half the
-            cores, 1 to 8).
+        workers: decoding threads; None: `embedding.pipeline.default_workers()` (the cores,
+            1 to 8), at the lowest priority (`embedding.pipeline.lower_thread_priority`).
     """
     rows = []
     workers = default_workers() if workers is None else max(1, int(workers))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=workers, initializer=lower_thread_priority
+    ) as pool:
         # Decoding (OpenCV, PyAV), resizing (PIL) and XLA release the GIL; `workers` videos are
         # prepared ahead, and taken in order so the output does not depend on their timing.
         upcoming = iter(videos)
