@@ -104,7 +104,9 @@ def measure(variant: str, arguments: argparse.Namespace) -> float:
         environment["XLA_FLAGS"] = (
             environment.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={parts[2]}"
         ).strip()
-    command = [sys.executable, __file__, "--worker", variant, "--steps", str(arguments.steps)]
+    python = arguments.torch_python if parts[0] == "torch" and arguments.torch_python else None
+    command = [python or sys.executable, __file__, "--worker", variant]
+    command += ["--steps", str(arguments.steps)]
     command += ["--torch-threads", str(arguments.torch_threads)]
     completed = subprocess.run(command, env=environment, capture_output=True, text=True)
     if completed.returncode:
@@ -118,6 +120,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per process")
     parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
     parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument(
+        "--torch-python",
+        help="interpreter for the torch variant (default this one): e.g. Keras on Python 3.12's "
+        "newer JAX against the same torch build as on 3.11",
+    )
     parser.add_argument("--output", help="also write the figures as JSON")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
