@@ -87,7 +87,8 @@ def default_workers() -> int:
 # of 10-minute 640x360 videos (a keyframe every 5 s; bench/long_videos.py --decode-niceness N
 # --workers W), wall seconds at niceness 0 / 10 / 19 with 2 workers (0 with 1: the old default):
 # smooth H.264 exact 27.6 (1 worker) / 25.2 / 24.6, smooth VP9 exact 26.1 / 24.5 / 23.4, textured
-# H.264 in keyframe mode 25.7 / 23.4 / 22.8; 19 was the fastest on every video.
+# H.264 in keyframe mode 25.7 / 23.4 / 22.8; 19 was the fastest, or tied, on 7 of the 8 video and
+# mode pairs (textured VP9 in keyframe mode: 21.8 / 22.4 / 23.5).
 DECODE_NICENESS = 19
 
 
