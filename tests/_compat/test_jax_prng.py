@@ -11,6 +11,10 @@ import subprocess
 import sys
 import textwrap
 
+import jax
+import numpy as np
+import pytest
+
 from vidcls_keras._compat import jax_prng
 
 _PROBE = textwrap.dedent(
@@ -75,3 +79,15 @@ def test_with_the_workaround_philox_draws_the_same_bits_over_two_devices():
 def test_threefry_over_a_sharded_array_works():
     assert _draw_over_two_devices("threefry2x32") == "OK"
     assert jax_prng.sharding_problem("threefry2x32") is None
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "uint32", "int32"])
+def test_split_mulhi_is_the_exact_high_half_of_the_product(dtype):
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(0)
+    x = rng.integers(info.min, info.max, 512, endpoint=True).astype(dtype)
+    y = rng.integers(info.min, info.max, 512, endpoint=True).astype(dtype)
+    x[:4], y[:4] = [info.min, info.max, 0, info.max], [info.max, info.max, info.min, info.min]
+    bits = 8 * np.dtype(dtype).itemsize
+    expected = [(int(a) * int(b)) >> bits for a, b in zip(x, y, strict=True)]  # Python ints: exact
+    assert np.asarray(jax.jit(jax_prng._split_mulhi)(x, y)).tolist() == expected

@@ -17,9 +17,9 @@ DATA_PARALLEL_CHOICES = ("auto", "on", "off")
 # JAX PRNG implementations whose keys have the shape of Keras's seed state (two uint32); the
 # first, JAX's own default, is ours. Philox (counter-based, as tf.random's stateless ops and
 # cuRAND) draws the transformer's 7 million dropout bits per step about ten times faster on
-# CPU, which made its step about 5% faster on 2 cores (bench/transformer_step_floor.py). JAX 0.10
-# cannot compile it over sharded arrays by itself; vidcls_keras/_compat/jax_prng.py makes it, so
-# it also runs with DataParallel (the same bits as on one device).
+# CPU, which made its step about 5% faster on 2 cores (bench/transformer_step_floor.py). JAX
+# (0.10 to 0.12) cannot compile it over sharded arrays by itself; vidcls_keras/_compat/jax_prng.py
+# makes it, so it also runs with DataParallel (the same bits as on one device).
 RNG_CHOICES = ("threefry2x32", "philox4x32")
 VERBOSE_CHOICES = (0, 1, 2)
 # --prompt-template's default: the zero-shot command's five templates, averaged (prompt ensembling).
