@@ -27,9 +27,9 @@ def test_train_has_one_flag_per_config_field_with_its_default():
     # The README's flags.
     arguments = parser.parse_args(
         ["--model", "transformer", "--mixup", "--dataset", "youtube_videos/frames100"]
-        + ["--output-dir", "runs/x", "--rng", "philox4x32", "--original-protocol"]
+        + ["--output-dir", "runs/x", "--rng", "threefry2x32", "--original-protocol"]
     )
-    assert arguments.mixup is True and arguments.rng == "philox4x32"
+    assert arguments.mixup is True and arguments.rng == "threefry2x32"
     assert arguments.original_protocol is True and arguments.output_dir == "runs/x"
     assert parser.parse_args(["--mixup", "--no-mixup"]).mixup is False
 
@@ -41,8 +41,8 @@ def test_experiments_takes_trains_flags_less_the_per_run_ones():
         if field.name not in ("model", "mixup", "seed"):
             assert flag_name(field.name) in flags, field.name
     assert not {"--model", "--mixup", "--seed"} & flags
-    arguments = parser.parse_args(["--rng", "philox4x32", "--seeds", "4", "5"])
-    assert arguments.rng == "philox4x32" and arguments.seeds == [4, 5]
+    arguments = parser.parse_args(["--rng", "threefry2x32", "--seeds", "4", "5"])
+    assert arguments.rng == "threefry2x32" and arguments.seeds == [4, 5]
     defaults = parser.parse_args([])
     assert defaults.output_dir == "runs/experiments" and defaults.verbose == 2
     assert defaults.seeds == [0, 1, 2] and defaults.epochs == TrainConfig().epochs

@@ -143,10 +143,10 @@ def test_rng_choice_is_recorded_used_and_scoped_to_the_run(
     transformer_run, tiny_data_dir, tmp_path
 ):
     """--rng picks the JAX PRNG behind init and dropout for the run only."""
-    assert json.loads((transformer_run / "config.json").read_text())["rng"] == "threefry2x32"
+    assert json.loads((transformer_run / "config.json").read_text())["rng"] == "philox4x32"
     process_default = jax.config.jax_default_prng_impl
-    trainer.train(tiny_config(tiny_data_dir, tmp_path, **RUN_SETTINGS, rng="philox4x32"))
-    assert json.loads((tmp_path / "config.json").read_text())["rng"] == "philox4x32"
+    trainer.train(tiny_config(tiny_data_dir, tmp_path, **RUN_SETTINGS, rng="threefry2x32"))
+    assert json.loads((tmp_path / "config.json").read_text())["rng"] == "threefry2x32"
     # Same seed, other generator: another random stream, so another training curve.
     assert (transformer_run / "history.csv").read_text() != (tmp_path / "history.csv").read_text()
     assert jax.config.jax_default_prng_impl == process_default  # restored after the run

@@ -14,13 +14,19 @@ from vidcls_keras.errors import VidclsError
 from vidcls_keras.models import MODELS
 
 DATA_PARALLEL_CHOICES = ("auto", "on", "off")
-# JAX PRNG implementations whose keys have the shape of Keras's seed state (two uint32); the
-# first, JAX's own default, is ours. Philox (counter-based, as tf.random's stateless ops and
-# cuRAND) draws the transformer's 7 million dropout bits per step about ten times faster on
-# CPU, which made its step about 5% faster on 2 cores (bench/transformer_step_floor.py). JAX
-# (0.10 to 0.12) cannot compile it over sharded arrays by itself; vidcls_keras/_compat/jax_prng.py
-# makes it, so it also runs with DataParallel (the same bits as on one device).
-RNG_CHOICES = ("threefry2x32", "philox4x32")
+# JAX PRNG implementations whose keys have the shape of Keras's seed state (two uint32). Philox
+# (counter-based, as tf.random's stateless ops and cuRAND) is the default: it draws the
+# transformer's 7 million dropout bits per step about ten times faster than JAX's own default,
+# threefry, on CPU, which brought the transformer's step from 0.89-0.94x to 1.00x PyTorch's on 2
+# cores (bench/transformer_step_processes.py; README, "Measured speed"). Both are as deterministic;
+# another choice gives another random stream (threefry is what runs before 2026-11-29 used).
+# JAX (0.10 to 0.12) cannot compile Philox over sharded arrays by itself;
+# vidcls_keras/_compat/jax_prng.py makes it, so it also runs with DataParallel (the same bits as
+# on one device).
+RNG_CHOICES = ("philox4x32", "threefry2x32")
+DEFAULT_RNG = "philox4x32"
+# The generator every JAX version shards without help (the fallback in error messages).
+SHARDABLE_RNG = "threefry2x32"
 VERBOSE_CHOICES = (0, 1, 2)
 # --prompt-template's default: the zero-shot command's five templates, averaged (prompt ensembling).
 PROMPT_ENSEMBLE = "ensemble"
@@ -73,10 +79,11 @@ class TrainConfig:
         choices=DATA_PARALLEL_CHOICES,
     )
     rng: str = _field(
-        RNG_CHOICES[0],
+        DEFAULT_RNG,
         "the JAX PRNG behind Keras's random draws (weight init, dropout) during the run, set with "
         "jax.default_prng_impl for the run only; another choice gives another, as deterministic, "
-        "random stream. philox4x32 draws dropout masks faster on CPU",
+        "random stream. philox4x32 draws dropout masks ~10x faster on CPU than threefry2x32 (JAX's "
+        "own default, and this option's before 2026-11-29)",
         choices=RNG_CHOICES,
     )
     feature_cache: bool = _field(

@@ -4,7 +4,7 @@
         --output-dir runs/experiments
     python -m vidcls_keras.experiments ... --original-protocol     # the original's data amounts
     python -m vidcls_keras.experiments ... --only mean transformer  # a subset of the rows
-    python -m vidcls_keras.experiments ... --rng philox4x32          # any of train's flags
+    python -m vidcls_keras.experiments ... --rng threefry2x32       # any of train's flags
 
 `run_experiments(TrainConfig(...), seeds, output_dir)` is the library call; the command line
 (`vidcls_keras/experiments.py`) takes train's flags, generated from the same `TrainConfig`, except

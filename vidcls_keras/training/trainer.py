@@ -92,6 +92,7 @@ from vidcls_keras.training.artifacts import (  # noqa: F401 (also importable fro
 from vidcls_keras.training.config import (  # noqa: F401 (also importable from here)
     DATA_PARALLEL_CHOICES,
     RNG_CHOICES,
+    SHARDABLE_RNG,
     TrainConfig,
     TrainError,
 )
@@ -348,7 +349,7 @@ def _distribution(config: TrainConfig) -> keras.distribution.Distribution | None
     if problem is not None:
         raise TrainError(
             f"--rng {config.rng} cannot run data-parallel: {problem}. Use --rng "
-            f"{RNG_CHOICES[0]}, or --data-parallel off."
+            f"{SHARDABLE_RNG}, or --data-parallel off."
         )
     if config.batch_size % len(devices):
         raise TrainError(
