@@ -17,9 +17,9 @@ subset with the options.
 For each video and each `--frames` count it prints:
 
 - seconds of `video.sample_frames(path, n, strategy)` for "auto", "seek" and "sequential" (best
-  of `--repeats` rounds that alternate between them), what auto chose, and whether auto is
-  within 15% of the faster exact strategy (the check: the exit status is 1 when any video fails
-  it);
+  of `--repeats` rounds that alternate between them, in an order that rotates), what auto
+  chose, and whether auto is within 15% of the faster exact strategy (the check: the exit status
+  is 1 when any video fails it);
 - seconds of the demux-only probe (`video.probe_video`), which every strategy pays;
 - the keyframe mode (`frame_sampling="keyframes"`): seconds, speed-up over the faster exact
   strategy, and the mean distance in seconds from the exact positions;
@@ -244,10 +244,13 @@ def main(argv: list[str] | None = None) -> int:
             video.sample_frames(path, num_frames, frame_sampling="keyframes")
             # Rounds alternate between the strategies (the machine drifts: timing one strategy's
             # repeats, then the next's, once put 15% between auto and the same strategy run as
-            # "sequential"); each keeps its best round.
+            # "sequential"), and the order rotates from round to round (auto first every time once
+            # put 37% between auto and the same seeks); each keeps its best round.
             seconds = dict.fromkeys(("auto", "seek", "sequential"), float("inf"))
-            for _ in range(args.repeats):
-                for strategy in seconds:
+            order = list(seconds)
+            for round_index in range(args.repeats):
+                shift = round_index % len(order)
+                for strategy in order[shift:] + order[:shift]:
                     took = best_seconds(1, video.sample_frames, path, num_frames, strategy)
                     seconds[strategy] = min(seconds[strategy], took)
             chosen = video.choose_strategy(probe, num_frames)
