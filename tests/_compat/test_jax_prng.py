@@ -91,3 +91,10 @@ def test_split_mulhi_is_the_exact_high_half_of_the_product(dtype):
     bits = 8 * np.dtype(dtype).itemsize
     expected = [(int(a) * int(b)) >> bits for a, b in zip(x, y, strict=True)]  # Python ints: exact
     assert np.asarray(jax.jit(jax_prng._split_mulhi)(x, y)).tolist() == expected
+
+
+def test_one_device_keeps_the_upstream_lowering():
+    """Only a partitioned computation takes the portable arithmetic (twice as slow for Philox)."""
+    x = np.arange(4, dtype=np.uint32)
+    lowered = jax.jit(jax.lax.mulhi).lower(x, x).as_text()
+    assert "mulhi" in lowered and "shift_right_logical" not in lowered

@@ -17,12 +17,12 @@ DATA_PARALLEL_CHOICES = ("auto", "on", "off")
 # JAX PRNG implementations whose keys have the shape of Keras's seed state (two uint32). Philox
 # (counter-based, as tf.random's stateless ops and cuRAND) is the default: it draws the
 # transformer's 7 million dropout bits per step about ten times faster than JAX's own default,
-# threefry, on CPU, which brought the transformer's step from 0.89-0.94x to 1.00x PyTorch's on 2
-# cores (bench/transformer_step_processes.py; README, "Measured speed"). Both are as deterministic;
-# another choice gives another random stream (threefry is what runs before 2026-11-29 used).
-# JAX (0.10 to 0.12) cannot compile Philox over sharded arrays by itself;
-# vidcls_keras/_compat/jax_prng.py makes it, so it also runs with DataParallel (the same bits as
-# on one device).
+# threefry, on CPU, which brought the transformer's step from 0.91-0.94x to 1.00-1.03x PyTorch's on
+# 2 cores with JAX 0.12 (0.89-0.91x to 0.95-0.98x with 0.10; bench/transformer_step_processes.py,
+# README "Measured speed"). Both are as deterministic; another choice gives another random stream
+# (threefry is what runs before 2026-11-29 used). JAX (0.10 to 0.12) cannot compile Philox over
+# sharded arrays by itself; vidcls_keras/_compat/jax_prng.py makes it, so it also runs with
+# DataParallel (the same bits as on one device).
 RNG_CHOICES = ("philox4x32", "threefry2x32")
 DEFAULT_RNG = "philox4x32"
 # The generator every JAX version shards without help (the fallback in error messages).
