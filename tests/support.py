@@ -135,3 +135,16 @@ def write_youtube_csv(path, rows):
         writer.writerow(("link", "title", "description", "category"))
         writer.writerows(rows)
     return path
+
+
+def thread_niceness() -> int:
+    """The calling thread's own niceness (Linux keeps one per thread); skips the test elsewhere.
+
+    Used to check that decoding threads run nicer than the thread that runs the encoder.
+    """
+    import sys
+    import threading
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread niceness is Linux's")
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

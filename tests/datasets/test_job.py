@@ -7,6 +7,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from support import thread_niceness  # noqa: E402
 
 from vidcls_keras.datasets.job import EmbeddingJob, plain_examples  # noqa: E402
 from vidcls_keras.datasets.listing import Video  # noqa: E402
@@ -74,26 +75,18 @@ def test_keyframe_job_caches_apart_from_exact(videos, tmp_path):
 
 
 def test_builds_decode_in_threads_nicer_than_the_encoder(videos, tmp_path, monkeypatch):
-    import sys
-    import threading
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("per-thread niceness is Linux's")
     from vidcls_keras.embedding import pipeline
-
-    def niceness() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     seen = []
     prepare = EmbeddingJob.prepare
 
     def recording_prepare(self, video):
-        seen.append(niceness())
+        seen.append(thread_niceness())
         return prepare(self, video)
 
     monkeypatch.setattr(EmbeddingJob, "prepare", recording_prepare)
-    before = niceness()
+    before = thread_niceness()
     examples = list(plain_examples(videos[:2], make_job(tmp_path / "c"), "t", str(tmp_path / "s")))
     assert len(examples) == 1 and len(seen) == 2  # the second video is the corrupt one
     assert seen == [min(19, before + pipeline.DECODE_NICENESS)] * 2
-    assert niceness() == before
+    assert thread_niceness() == before

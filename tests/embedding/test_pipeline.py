@@ -7,6 +7,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from support import thread_niceness  # noqa: E402
 
 from vidcls_keras import (
     clip,  # noqa: E402
@@ -255,32 +256,21 @@ def test_default_workers_are_sized_to_the_machine(monkeypatch):
     assert pipeline.default_workers() == 1
 
 
-def _niceness() -> int:
-    import threading
-
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread niceness here")
 def test_decoding_threads_run_nicer_than_the_encoder(monkeypatch, embedder, shared_videos):
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("per-thread niceness is Linux's")
     seen = []
     load = pipeline.load_video
 
     def recording_load(*args, **kwargs):
-        seen.append(_niceness())
+        seen.append(thread_niceness())
         return load(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "load_video", recording_load)
-    before = _niceness()
+    before = thread_niceness()
     paths = [shared_videos / name for name in SMALL_CLIPS[:2]]
     results = list(pipeline.embed_videos(embedder, paths, 3, workers=2))
     assert [result.error for result in results] == [None, None]
     assert seen == [min(19, before + pipeline.DECODE_NICENESS)] * 2
-    assert _niceness() == before  # the caller's thread, which runs the encoder, is untouched
+    assert thread_niceness() == before  # the caller's thread, which runs the encoder, is untouched
 
 
 def test_lower_thread_priority_does_nothing_when_asked_for_zero():
@@ -288,8 +278,8 @@ def test_lower_thread_priority_does_nothing_when_asked_for_zero():
 
     def lowered(niceness: int) -> int:
         pipeline.lower_thread_priority(niceness)
-        return _niceness()
+        return thread_niceness()
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # one thread: the same one each time
-        before = pool.submit(_niceness).result()
+        before = pool.submit(thread_niceness).result()
         assert pool.submit(lowered, 0).result() == before
