@@ -19,7 +19,8 @@ For each video and each `--frames` count it prints:
 - seconds of `video.sample_frames(path, n, strategy)` for "auto", "seek" and "sequential" (best
   of `--repeats` rounds that alternate between them, in an order that rotates), what auto
   chose, and whether auto is within 15% of the faster exact strategy (the check: the exit status
-  is 1 when any video fails it);
+  is 1 when any video fails it; auto's time there is the best of its own rounds and those of the
+  strategy it chose, which do the same work; auto's own rounds alone are printed too);
 - seconds of the demux-only probe (`video.probe_video`), which every strategy pays;
 - the keyframe mode (`frame_sampling="keyframes"`): seconds, speed-up over the faster exact
   strategy, and the mean distance in seconds from the exact positions;
@@ -255,7 +256,13 @@ def main(argv: list[str] | None = None) -> int:
                     seconds[strategy] = min(seconds[strategy], took)
             chosen = video.choose_strategy(probe, num_frames)
             exact_best = min(seconds["seek"], seconds["sequential"])
-            ok = seconds["auto"] <= AUTO_TOLERANCE * exact_best
+            # "auto" is choose_strategy (arithmetic on the probe) and then exactly the chosen
+            # strategy's read, so its rounds and the chosen strategy's rounds time the same work:
+            # the check takes the best of both. The same read under the two names has differed by
+            # up to 30% either way in best-of-2 (10-minute 720p H.264: 2.90 vs 2.50 s in one run,
+            # 1.89 vs 2.58 s in the next), which measures the machine, not the choice.
+            auto_best = min(seconds["auto"], seconds[chosen])
+            ok = auto_best <= AUTO_TOLERANCE * exact_best
             if not ok:
                 failures.append(f"{path.name} n={num_frames}")
             key_s = best_seconds(
@@ -266,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  n={num_frames:3d}: auto {seconds['auto']:6.2f} s ({chosen}), seek "
                 f"{seconds['seek']:6.2f} s, sequential {seconds['sequential']:6.2f} s -> auto / "
-                f"best = {seconds['auto'] / exact_best:.2f} {'ok' if ok else 'OVER 1.15'}"
+                f"best = {seconds['auto'] / exact_best:.2f} as timed, {auto_best / exact_best:.2f} "
+                f"with its choice's rounds {'ok' if ok else 'OVER 1.15'}"
                 f"  [estimated CPU s: seek "
                 + ("-" if estimate["seek"] is None else f"{estimate['seek']:.2f}")
                 + f", sequential {estimate['sequential']:.2f}]"
