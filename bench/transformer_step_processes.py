@@ -2,6 +2,7 @@
 
     python bench/transformer_step_processes.py                       # 5 rounds, 1 and 2 devices
     python bench/transformer_step_processes.py --rounds 9 --steps 30 --variants torch keras:threefry2x32 keras:philox4x32
+    python bench/transformer_step_processes.py --variants torch keras:philox4x32 keras:philox4x32:1:arrays keras:philox4x32:1:step
 
 In one process the idle thread pool of one framework slows the other and moves the ratio by
 +-0.4, so here every measurement is a fresh Python process that builds one model, warms it up and
@@ -14,11 +15,18 @@ Variants:
 - `torch`: the original's PyTorch head (bench/train_throughput.py's re-creation: sinusoidal
   positions, `nn.TransformerEncoderLayer(512, 8)`, mean, linear, its padding mask), eager, Adam,
   `--torch-threads` threads.
-- `keras:<rng>[:<devices>]`: the project's transformer compiled as `vidcls_keras.train` compiles
-  it, trained by `fit` on one repeated in-memory batch under `jax.default_prng_impl(<rng>)` (the
-  generator of `train --rng`), on `<devices>` CPU devices (2: `XLA_FLAGS=
-  --xla_force_host_platform_device_count=2` and `keras.distribution.DataParallel`, as `train`
-  runs on several devices). Shapes: batch 16 x 100 frames x 512, 4 classes.
+- `keras:<rng>[:<devices>[:<feed>]]`: the project's transformer compiled as `vidcls_keras.train`
+  compiles it, under `jax.default_prng_impl(<rng>)` (the generator of `train --rng`), on
+  `<devices>` CPU devices (2: `XLA_FLAGS=--xla_force_host_platform_device_count=2` and
+  `keras.distribution.DataParallel`, as `train` runs on several devices), fed by `<feed>`:
+  - `dataset` (the default): `fit` on a `tf.data` dataset repeating one in-memory batch, as
+    `train` feeds `fit` (from a `tf.data` pipeline);
+  - `arrays`: `fit` on NumPy arrays holding that batch repeated (Keras's own array adapter, no
+    `tf.data` in the loop);
+  - `step`: no `fit` loop: Keras's `train_step` jitted as `fit` jits it (state donated), called
+    in a Python loop on the batch already on the device; the nearest to the PyTorch variant,
+    which also times bare steps on a batch in memory (one device only).
+  Shapes: batch 16 x 100 frames x 512, 4 classes.
 """
 
 from __future__ import annotations
@@ -54,7 +62,10 @@ def run_torch(steps: int, threads: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def run_keras(steps: int, rng_impl: str, devices: int) -> float:
+FEEDS = ("dataset", "arrays", "step")
+
+
+def run_keras(steps: int, rng_impl: str, devices: int, feed: str = "dataset") -> float:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import jax
     import keras
@@ -63,6 +74,10 @@ def run_keras(steps: int, rng_impl: str, devices: int) -> float:
     from vidcls_keras.models import build_model
     from vidcls_keras.training import trainer
 
+    if feed not in FEEDS:
+        raise SystemExit(f"feed {feed!r} is not one of {FEEDS}")
+    if feed == "step" and devices > 1:
+        raise SystemExit("the 'step' feed runs on one device only")
     if len(jax.devices()) != devices:
         raise SystemExit(f"asked for {devices} devices, JAX sees {jax.devices()}")
     if devices > 1:
@@ -82,9 +97,40 @@ def run_keras(steps: int, rng_impl: str, devices: int) -> float:
     with jax.default_prng_impl(rng_impl):  # as vidcls_keras.train runs, from the start
         model = build_model("transformer", num_classes=CLASSES, max_frames=FRAMES, embed_dim=WIDTH)
         trainer.compile_model(model, trainer.TrainConfig().learning_rate)
-        model.fit(repeated, steps_per_epoch=3, epochs=1, verbose=0)  # compiles
+        if feed == "dataset":
+            model.fit(repeated, steps_per_epoch=3, epochs=1, verbose=0)  # compiles
+            start = time.perf_counter()
+            model.fit(repeated, steps_per_epoch=steps, epochs=1, verbose=0)
+            return steps / (time.perf_counter() - start)
+        if feed == "arrays":
+            inputs, labels = (
+                {name: np.concatenate([value] * steps) for name, value in batch[0].items()},
+                np.concatenate([batch[1]] * steps),
+            )
+            options = dict(batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+            model.fit(inputs, labels, steps_per_epoch=3, **options)  # compiles
+            start = time.perf_counter()
+            model.fit(inputs, labels, steps_per_epoch=steps, **options)
+            return steps / (time.perf_counter() - start)
+        model.fit(repeated, steps_per_epoch=1, epochs=1, verbose=0)  # builds the optimizer
+        state = tuple(
+            [variable.value for variable in variables]
+            for variables in (
+                model.trainable_variables,
+                model.non_trainable_variables,
+                model.optimizer.variables,
+                model.metrics_variables,
+            )
+        )
+        train_step = jax.jit(model.train_step, donate_argnums=0)  # as Keras's JAX `fit` jits it
+        on_device = jax.device_put(batch)
+        for _ in range(3):  # compiles
+            _, state = train_step(state, on_device)
+        jax.block_until_ready(state)
         start = time.perf_counter()
-        model.fit(repeated, steps_per_epoch=steps, epochs=1, verbose=0)
+        for _ in range(steps):
+            _, state = train_step(state, on_device)
+        jax.block_until_ready(state)
         return steps / (time.perf_counter() - start)
 
 
@@ -93,7 +139,8 @@ def worker(arguments: argparse.Namespace) -> None:
     if kind == "torch":
         rate = run_torch(arguments.steps, arguments.torch_threads)
     else:
-        rate = run_keras(arguments.steps, rest[0], int(rest[1]) if len(rest) > 1 else 1)
+        devices = int(rest[1]) if len(rest) > 1 else 1
+        rate = run_keras(arguments.steps, rest[0], devices, *rest[2:3])
     print(json.dumps({"variant": arguments.worker, "steps_per_s": rate}))
 
 
