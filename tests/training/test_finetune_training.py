@@ -125,19 +125,23 @@ def test_each_mode_trains_saves_and_predicts_a_file(clips_dir, tmp_path, mode):
     np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
 
 
-def test_predict_classifies_a_real_file_with_one_command(clips_dir, tmp_path, capsys):
-    video = require_shared(SHARED_VIDEOS / "moviepy__fire2.mp4", "the shared clips")
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def lora_run(clips_dir, tmp_path_factory):
+    """One epoch of the default mode (LoRA), shared by the tests that only read the run."""
+    run = tmp_path_factory.mktemp("lora") / "run"
     trainer.train(config(clips_dir, run, epochs=1))
-    assert predict.main([str(run), str(video), "--top-k", "2"]) == 0
+    return run
+
+
+def test_predict_classifies_a_real_file_with_one_command(lora_run, capsys):
+    video = require_shared(SHARED_VIDEOS / "moviepy__fire2.mp4", "the shared clips")
+    assert predict.main([str(lora_run), str(video), "--top-k", "2"]) == 0
     output = capsys.readouterr().out
     assert video.name in output and any(label in output for label in LABELS)
 
 
-def test_merged_lora_run_gives_the_same_probabilities(clips_dir, tmp_path):
-    run = tmp_path / "run"
-    trainer.train(config(clips_dir, run, epochs=1))
-    model = _load_keras(run / "model.keras")
+def test_merged_lora_run_gives_the_same_probabilities(lora_run):
+    model = _load_keras(lora_run / "model.keras")
     merged = finetune.merge_lora(model)
     rng = np.random.default_rng(0)
     inputs = {
