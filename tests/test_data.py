@@ -280,6 +280,31 @@ def test_same_seed_same_batches_other_seed_other_batches(mixup_alpha):
         )
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_batches_run_without_the_autotune_thread_and_the_same_as_with_it(training):
+    # The thread's wake-ups, not the batches, are what `without_autotune_thread` changes: an
+    # iterator's teardown waits for the thread's next wake-up (up to a minute), so fit,
+    # evaluate and predict over these batches would end late.
+    def batches():
+        if training:
+            return training_batches(seed=3, mixup_alpha=0.4)
+        return data.make_batches(
+            examples_dataset(varied_examples()),
+            num_classes=NUM_CLASSES,
+            batch_size=4,
+            training=False,
+            max_frames=6,
+        )
+
+    ds = batches()
+    assert ds.options().autotune.enabled is False
+    with_thread = tf.data.Options()
+    with_thread.autotune.enabled = True
+    autotuned = batches().with_options(with_thread)
+    assert autotuned.options().autotune.enabled is True
+    assert_same_batches(as_numpy(ds), as_numpy(autotuned))
+
+
 def test_training_without_mixup_yields_every_example_once():
     batches = as_numpy(training_batches(seed=0, mixup_alpha=None))
     first_rows = np.concatenate([inputs["frames"][:, 0, 0] for inputs, _ in batches])

@@ -224,6 +224,7 @@ def run_video_index(
         return {"frames": frames, "padding_mask": padding_mask, **keep}
 
     batches = examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    batches = data.without_autotune_thread(batches)  # its teardown would wait for the thread
     vectors, video_ids, titles, labels = [], [], [], []
     for batch in batches.as_numpy_iterator():
         count = len(batch["video_id"])
