@@ -249,9 +249,10 @@ def bench_keras_training(data_dir: str, model_name: str, mixup: bool, frame_step
     }
 
 
-def torch_train_step(model_name: str, threads: int):
+def torch_train_step(model_name: str, threads: int, device: str = "cpu"):
     """One training step of the original's PyTorch head ("mean" or "transformer"), eager, on a
-    batch already in memory; None when torch is not installed."""
+    batch already in memory on `device` ("cpu" or "cuda"); None when torch is not installed.
+    On CUDA the step returns before the GPU finishes: synchronize before reading a clock."""
     try:
         import torch
         from torch import nn
@@ -302,7 +303,7 @@ def torch_train_step(model_name: str, threads: int):
         def forward(self, embeddings, attention_mask):
             return self.linear(embeddings.mean(dim=1))
 
-    model = TransformerHead() if model_name == "transformer" else LinearHead()
+    model = (TransformerHead() if model_name == "transformer" else LinearHead()).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     generator = torch.Generator().manual_seed(0)
     embeddings = torch.randn(BATCH_SIZE, NUM_FRAMES, EMBED_DIM, generator=generator)
@@ -312,6 +313,9 @@ def torch_train_step(model_name: str, threads: int):
     attention_mask[:, :BATCH_SIZE] = 1
     labels = torch.nn.functional.one_hot(torch.arange(BATCH_SIZE) % len(LABELS), len(LABELS))
     labels = labels.float()
+    embeddings, attention_mask, labels = (
+        tensor.to(device) for tensor in (embeddings, attention_mask, labels)
+    )
 
     def step():
         optimizer.zero_grad()

@@ -14,13 +14,16 @@ with its spread (min-max).
 Variants:
 - `torch`: the original's PyTorch head (bench/train_throughput.py's re-creation: sinusoidal
   positions, `nn.TransformerEncoderLayer(512, 8)`, mean, linear, its padding mask), eager, Adam,
-  `--torch-threads` threads.
+  `--torch-threads` threads, on `--torch-device` (cpu, or cuda on a GPU machine, where Keras
+  runs on JAX's default device, the GPU); `torch:tf32` lets CUDA matmuls use TF32, as JAX's
+  default precision does on the GPU.
 - `keras:<rng>[:<devices>[:<feed>]]`: the project's transformer compiled as `vidcls_keras.train`
   compiles it, under `jax.default_prng_impl(<rng>)` (the generator of `train --rng`), on
   `<devices>` CPU devices (2: `XLA_FLAGS=--xla_force_host_platform_device_count=2` and
   `keras.distribution.DataParallel`, as `train` runs on several devices), fed by `<feed>`:
   - `dataset` (the default): `fit` on a `tf.data` dataset repeating one in-memory batch, as
-    `train` feeds `fit` (from a `tf.data` pipeline);
+    `train` feeds `fit` (from a `tf.data` pipeline, whose autotuning thread
+    `data.without_autotune_thread` turns off);
   - `arrays`: `fit` on NumPy arrays holding that batch repeated (Keras's own array adapter, no
     `tf.data` in the loop);
   - `step`: no `fit` loop: Keras's `train_step` jitted as `fit` jits it (state donated), called
@@ -50,15 +53,25 @@ DEFAULT_VARIANTS = [
 ]
 
 
-def run_torch(steps: int, threads: int) -> float:
+def run_torch(steps: int, threads: int, device: str = "cpu", tf32: bool = False) -> float:
+    import torch
     import train_throughput  # bench/ is on sys.path when this file runs
 
-    step = train_throughput.torch_train_step("transformer", threads)
+    # PyTorch's default on CUDA is full float32 matmuls; JAX's lets XLA use TF32 ("torch:tf32").
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+
+    def synchronize() -> None:
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    step = train_throughput.torch_train_step("transformer", threads, device)
     for _ in range(3):
         step()
+    synchronize()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize()
     return steps / (time.perf_counter() - start)
 
 
@@ -71,6 +84,7 @@ def run_keras(steps: int, rng_impl: str, devices: int, feed: str = "dataset") ->
     import keras
     import tensorflow as tf
 
+    from vidcls_keras import data
     from vidcls_keras.models import build_model
     from vidcls_keras.training import trainer
 
@@ -93,7 +107,9 @@ def run_keras(steps: int, rng_impl: str, devices: int, feed: str = "dataset") ->
         },
         np.eye(CLASSES, dtype=np.float32)[np.arange(BATCH) % CLASSES],
     )
-    repeated = tf.data.Dataset.from_tensors(batch).repeat()
+    # As train's batches (data.make_batches): tf.data's autotuning thread off, else fit returns
+    # only when that thread next wakes (up to a minute after the last step).
+    repeated = data.without_autotune_thread(tf.data.Dataset.from_tensors(batch).repeat())
     with jax.default_prng_impl(rng_impl):  # as vidcls_keras.train runs, from the start
         model = build_model("transformer", num_classes=CLASSES, max_frames=FRAMES, embed_dim=WIDTH)
         trainer.compile_model(model, trainer.TrainConfig().learning_rate)
@@ -101,6 +117,7 @@ def run_keras(steps: int, rng_impl: str, devices: int, feed: str = "dataset") ->
             model.fit(repeated, steps_per_epoch=3, epochs=1, verbose=0)  # compiles
             start = time.perf_counter()
             model.fit(repeated, steps_per_epoch=steps, epochs=1, verbose=0)
+            jax.block_until_ready([variable.value for variable in model.trainable_variables])
             return steps / (time.perf_counter() - start)
         if feed == "arrays":
             inputs, labels = (
@@ -111,6 +128,7 @@ def run_keras(steps: int, rng_impl: str, devices: int, feed: str = "dataset") ->
             model.fit(inputs, labels, steps_per_epoch=3, **options)  # compiles
             start = time.perf_counter()
             model.fit(inputs, labels, steps_per_epoch=steps, **options)
+            jax.block_until_ready([variable.value for variable in model.trainable_variables])
             return steps / (time.perf_counter() - start)
         model.fit(repeated, steps_per_epoch=1, epochs=1, verbose=0)  # builds the optimizer
         state = tuple(
@@ -137,7 +155,9 @@ def run_keras(steps: int, rng_impl: str, devices: int, feed: str = "dataset") ->
 def worker(arguments: argparse.Namespace) -> None:
     kind, *rest = arguments.worker.split(":")
     if kind == "torch":
-        rate = run_torch(arguments.steps, arguments.torch_threads)
+        rate = run_torch(
+            arguments.steps, arguments.torch_threads, arguments.torch_device, rest == ["tf32"]
+        )
     else:
         devices = int(rest[1]) if len(rest) > 1 else 1
         rate = run_keras(arguments.steps, rest[0], devices, *rest[2:3])
@@ -155,6 +175,7 @@ def measure(variant: str, arguments: argparse.Namespace) -> float:
     command = [python or sys.executable, __file__, "--worker", variant]
     command += ["--steps", str(arguments.steps)]
     command += ["--torch-threads", str(arguments.torch_threads)]
+    command += ["--torch-device", arguments.torch_device]
     completed = subprocess.run(command, env=environment, capture_output=True, text=True)
     if completed.returncode:
         raise SystemExit(f"{variant} failed:\n{completed.stderr[-3000:]}")
@@ -167,6 +188,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per process")
     parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
     parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument(
+        "--torch-device", default="cpu", help="cpu, or cuda on a GPU machine (Keras: JAX's default)"
+    )
     parser.add_argument(
         "--torch-python",
         help="interpreter for the torch variant (default this one): e.g. Keras on Python 3.12's "
