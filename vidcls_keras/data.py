@@ -363,9 +363,9 @@ def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
     thread). It wakes 10 ms, 20 ms, 40 ms, ... apart, the period doubling up to 60 s, so the wait
     can last about as long as the iterator has lived, up to a minute; it happens in some
     teardowns, not all. Every `fit`, `evaluate` and `predict` ends with one, and so does each
-    validation pass. Measured on 2 cores (README, "Training speed"): 2-epoch fits of the mean
-    model with validation took 0.81-1.30 s with the thread and 0.65-0.74 s without; a 30-step
-    transformer fit returned 8-10 s after its last step in one process of three.
+    validation pass. Measured on 2 cores (README, "Measured speed"): 2-epoch fits of the mean
+    model with validation took 0.81-1.30 s with the thread and 0.65-0.74 s without; 30-step
+    transformer fits returned 8-10 s after their last step in some processes.
 
     Without the thread, `num_parallel_calls=AUTOTUNE` maps run at TF's starting parallelism (the
     machine's cores, at most 16) and `prefetch(AUTOTUNE)` keeps its own buffer sizing; the
