@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's GPU figures in one run (about 6 minutes on one H200), from the repository root:
+# The README's GPU figures in one run, from the repository root (over 10 minutes on one H200: each
+# of the 12 transformer processes took 30 s or more to start there):
 #
 #     bash bench/gpu_figures.sh [VIDEOS_DIR]          # default ../shared/data/videos
 #
