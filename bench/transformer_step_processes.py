@@ -17,7 +17,7 @@ Variants:
   `--torch-threads` threads, on `--torch-device` (cpu, or cuda on a GPU machine, where Keras
   runs on JAX's default device, the GPU); `torch:tf32` lets CUDA matmuls use TF32, as JAX's
   default precision does on the GPU.
-- `keras:<rng>[:<devices>[:<feed>]]`: the project's transformer compiled as `vidcls_keras.train`
+- `keras:<rng>[:<devices>[:<feed>[:plain]]]`: the project's transformer compiled as `vidcls_keras.train`
   compiles it, under `jax.default_prng_impl(<rng>)` (the generator of `train --rng`), on
   `<devices>` CPU devices (2: `XLA_FLAGS=--xla_force_host_platform_device_count=2` and
   `keras.distribution.DataParallel`, as `train` runs on several devices), fed by `<feed>`:
@@ -29,6 +29,8 @@ Variants:
   - `step`: no `fit` loop: Keras's `train_step` jitted as `fit` jits it (state donated), called
     in a Python loop on the batch already on the device; the nearest to the PyTorch variant,
     which also times bare steps on a batch in memory (one device only).
+  `plain` at the end computes every gradient as JAX differentiates keras_hub's layers, without
+  the faster layouts of `vidcls_keras/_compat/xla_cpu.py` (to time what they give).
   Shapes: batch 16 x 100 frames x 512, 4 classes.
 """
 
@@ -78,18 +80,25 @@ def run_torch(steps: int, threads: int, device: str = "cpu", tf32: bool = False)
 FEEDS = ("dataset", "arrays", "step")
 
 
-def run_keras(steps: int, rng_impl: str, devices: int, feed: str = "dataset") -> float:
+def run_keras(
+    steps: int, rng_impl: str, devices: int, feed: str = "dataset", gradients: str = "fast"
+) -> float:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import jax
     import keras
     import tensorflow as tf
 
     from vidcls_keras import data
+    from vidcls_keras._compat import xla_cpu
     from vidcls_keras.models import build_model
     from vidcls_keras.training import trainer
 
     if feed not in FEEDS:
         raise SystemExit(f"feed {feed!r} is not one of {FEEDS}")
+    if gradients not in ("fast", "plain"):
+        raise SystemExit(f"the fifth field is 'plain' or nothing, got {gradients!r}")
+    if gradients == "plain":
+        xla_cpu.use_fast_gradients = lambda: False
     if feed == "step" and devices > 1:
         raise SystemExit("the 'step' feed runs on one device only")
     if len(jax.devices()) != devices:
@@ -160,7 +169,7 @@ def worker(arguments: argparse.Namespace) -> None:
         )
     else:
         devices = int(rest[1]) if len(rest) > 1 else 1
-        rate = run_keras(arguments.steps, rest[0], devices, *rest[2:3])
+        rate = run_keras(arguments.steps, rest[0], devices, *rest[2:4])
     print(json.dumps({"variant": arguments.worker, "steps_per_s": rate}))
 
 

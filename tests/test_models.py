@@ -7,12 +7,14 @@ import re
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
+import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras_cv.models.feature_extractor import CLIPImageEncoder  # noqa: E402
 
 from vidcls_keras import data, models  # noqa: E402
+from vidcls_keras.models import layers  # noqa: E402
 from vidcls_keras.models.frame import SavableCLIPImageEncoder  # noqa: E402
 from vidcls_keras.models.layers import MaskedMean  # noqa: E402
 
@@ -185,6 +187,53 @@ def test_transformer_defaults_follow_the_original():
     assert defaults["embed_dim"] == 512 and defaults["hidden_dim"] is None
     assert (defaults["num_layers"], defaults["num_heads"]) == (1, 8)
     assert (defaults["intermediate_dim"], defaults["dropout"]) == (2048, 0.1)
+
+
+def _with_keras_hub_layers(model: keras.Model) -> keras.Model:
+    """`model` rebuilt with keras_hub's own encoder and position layers, and the same weights."""
+
+    def clone(layer):
+        for ours in (layers.TransformerEncoder, layers.PositionEmbedding):
+            if isinstance(layer, ours):
+                return ours.__bases__[0].from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    twin = keras.models.clone_model(model, clone_function=clone)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def test_transformer_layers_are_keras_hubs_with_faster_gradients(tmp_path):
+    # Our subclasses only change how two gradients are computed on XLA's CPU
+    # (_compat/xla_cpu.py): the weights, outputs and gradients are keras_hub's.
+    import jax
+
+    keras.utils.set_random_seed(0)
+    model = models.transformer_classifier(**SEQUENCE_MODELS["transformer"], dropout=0.0)
+    twin = _with_keras_hub_layers(model)
+    encoder = model.get_layer("transformer_layer_0")
+    assert type(encoder) is layers.TransformerEncoder
+    assert type(twin.get_layer("transformer_layer_0")) is keras_hub.layers.TransformerEncoder
+    assert type(encoder._feedforward_output_dense).__name__ == "_FastGradientDense"
+    assert [w.path for w in model.weights] == [w.path for w in twin.weights]
+    inputs, labels = sequence_inputs(), SOFT_LABELS
+    np.testing.assert_allclose(model(inputs), twin(inputs), rtol=1e-6, atol=1e-6)
+
+    def gradients(of: keras.Model) -> list:
+        def loss(trainable):
+            logits, _ = of.stateless_call(trainable, of.non_trainable_variables, inputs)
+            return keras.losses.categorical_crossentropy(labels, logits, from_logits=True).sum()
+
+        return jax.grad(loss)([v.value for v in of.trainable_variables])
+
+    for ours, theirs in zip(gradients(model), gradients(twin), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+    # Files saved with keras_hub's layers (before these subclasses) still load, as keras_hub's.
+    twin.save(tmp_path / "keras_hub.keras")
+    loaded = keras.saving.load_model(tmp_path / "keras_hub.keras", safe_mode=True)
+    assert type(loaded.get_layer("transformer_layer_0")) is keras_hub.layers.TransformerEncoder
+    np.testing.assert_allclose(loaded(inputs), model(inputs), rtol=1e-6, atol=1e-6)
 
 
 def test_frame_model_shapes_round_trip_fit_and_frozen_encoder(image_encoder, tmp_path):
