@@ -25,8 +25,10 @@ autodiff (tests/_compat/test_xla_cpu.py compares them). With both, `train`'s tra
 They are used where `use_fast_gradients()` is true: the JAX backend with XLA's CPU as JAX's
 default platform. Elsewhere (GPUs, TPUs, other Keras backends) the callers keep the plain ops.
 
-Canary: tests/_compat/test_xla_cpu.py times the plain layouts against these and fails the day
-XLA:CPU is as fast without them (then this module and its callers in `models.layers` can go).
+Canary: tests/_compat/test_xla_cpu.py compiles the plain forms and fails the day XLA:CPU no
+longer runs them as above (the kernel gradient as an Eigen dot, the sum as a YNNPACK reduce); then
+time `bench/transformer_step_processes.py` with and without `:plain`, and if this no longer pays,
+delete this module and its callers in `models.layers`.
 """
 
 from __future__ import annotations

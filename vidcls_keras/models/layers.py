@@ -104,8 +104,8 @@ class TransformerEncoder(keras_hub.layers.TransformerEncoder):
     JAX backend with XLA's CPU, the two feed-forward `Dense` layers compute their kernel and
     bias gradients in the layouts XLA:CPU runs fast (`vidcls_keras._compat.xla_cpu`: the same
     values up to the order of float additions); with `PositionEmbedding` below, the
-    transformer's training step is 3-6% faster for it. Elsewhere it runs exactly as keras_hub's. Files saved with keras_hub's class load as
-    before (as keras_hub's class).
+    transformer's training step is 3-6% faster for it. Elsewhere it runs exactly as
+    keras_hub's. Files saved with keras_hub's class load as before (as keras_hub's class).
 
     Call arguments, returns and config: those of `keras_hub.layers.TransformerEncoder`; e.g.
     `inputs` float `(batch, frames, hidden_dim)`, `padding_mask` bool `(batch, frames)` ->
