@@ -19,8 +19,9 @@ Variants:
   default precision does on the GPU.
 - `keras:<rng>[:<devices>[:<feed>[:plain]]]`: the project's transformer compiled as
   `vidcls_keras.train` compiles it, under `jax.default_prng_impl(<rng>)` (the generator of
-  `train --rng`), on `<devices>` CPU devices (2: `XLA_FLAGS=--xla_force_host_platform_device_count=2` and
-  `keras.distribution.DataParallel`, as `train` runs on several devices), fed by `<feed>`:
+  `train --rng`), on `<devices>` CPU devices (2:
+  `XLA_FLAGS=--xla_force_host_platform_device_count=2` and `keras.distribution.DataParallel`, as
+  `train` runs on several devices), fed by `<feed>`:
   - `dataset` (the default): `fit` on a `tf.data` dataset repeating one in-memory batch, as
     `train` feeds `fit` (from a `tf.data` pipeline, whose autotuning thread
     `data.without_autotune_thread` turns off);
